@@ -1,0 +1,113 @@
+"""The one place that reads the environment (and `.env`)."""
+
+from __future__ import annotations
+
+import json
+from functools import lru_cache
+from typing import Annotated, Literal
+
+from pydantic import Field, HttpUrl, SecretStr, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+PositiveFloat = Annotated[float, Field(gt=0)]
+PositiveInt = Annotated[int, Field(gt=0)]
+# Where Beatport data comes from (BEATPORT_SOURCE; see the Beatport API block at the end of Settings).
+BeatportSource = Literal["pages", "api", "auto"]
+
+
+class Settings(BaseSettings):
+    """Every configuration name in the contract (docs/design.md); defaults are the embedded mode's."""
+
+    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
+
+    database_url: str = "sqlite+aiosqlite:///./data/cratedigger.db"
+    redis_url: str | None = None
+
+    beatport_base_url: HttpUrl = HttpUrl("https://www.beatport.com")
+    beatport_requests_per_second: PositiveFloat = 1.0
+    beatport_user_agent: str = "Mozilla/5.0 (compatible; Cratedigger/0.1; +https://github.com/cratedigger)"
+    # Extra request headers for www.beatport.com as JSON, e.g. {"Accept-Language": "de-DE"}; they win over defaults.
+    beatport_headers: dict[str, str] = Field(default_factory=dict)
+    beatport_connect_timeout_seconds: PositiveFloat = 5.0
+    beatport_read_timeout_seconds: PositiveFloat = 30.0
+    beatport_max_response_bytes: PositiveInt = 5 * 1024 * 1024
+    # Short transient failures are retried inside one fetch first; after that the task's retry policy applies.
+    beatport_fetch_attempts: PositiveInt = 3
+
+    spotify_client_id: str | None = None
+    spotify_client_secret: SecretStr | None = None
+    spotify_api_url: HttpUrl = HttpUrl("https://api.spotify.com/v1/")
+    spotify_auth_url: HttpUrl = HttpUrl("https://accounts.spotify.com/api/token")
+    spotify_market: str = Field(default="US", min_length=2, max_length=2)
+    spotify_requests_per_second: PositiveFloat = 2.0
+
+    worker_concurrency: PositiveInt = 10
+    task_visibility_timeout_seconds: PositiveInt = 60
+    task_result_ttl_seconds: PositiveInt = 604800
+
+    # Reliability (docs/reliability.md): reclaim, retries, timeouts, shutdown.
+    task_reclaim_interval_seconds: PositiveFloat = 5.0
+    task_max_attempts: PositiveInt = 5
+    task_retry_base_seconds: PositiveFloat = 2.0
+    task_retry_max_seconds: PositiveFloat = 600.0
+    collection_task_timeout_seconds: PositiveFloat = 15 * 60
+    enrichment_task_timeout_seconds: PositiveFloat = 60 * 60
+    worker_shutdown_grace_seconds: PositiveFloat = 30.0
+
+    # Scheduled work (`taskiq scheduler app.scheduler:scheduler`); cron text is checked when the scheduler starts.
+    schedule_beatport_top100_genres: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    schedule_beatport_cron: str = "0 6 * * *"
+    schedule_enrich_cron: str | None = "0 * * * *"  # empty → no scheduled enrichment
+    schedule_timezone: str = "UTC"
+
+    @field_validator("schedule_beatport_top100_genres", mode="before")
+    @classmethod
+    def _split_genres(cls, value: object) -> object:
+        """Accept `tech-house,afro-house` as well as a JSON list."""
+        if isinstance(value, str):
+            text = value.strip()
+            if text.startswith("["):
+                return json.loads(text)
+            return [part.strip() for part in text.split(",") if part.strip()]
+        return value
+
+    @field_validator("schedule_enrich_cron", mode="before")
+    @classmethod
+    def _empty_is_none(cls, value: object) -> object:
+        return None if isinstance(value, str) and not value.strip() else value
+
+    @property
+    def spotify_configured(self) -> bool:
+        return bool(self.spotify_client_id and self.spotify_client_secret)
+
+    def missing_spotify_settings(self) -> list[str]:
+        missing = []
+        if not self.spotify_client_id:
+            missing.append("SPOTIFY_CLIENT_ID")
+        if not self.spotify_client_secret:
+            missing.append("SPOTIFY_CLIENT_SECRET")
+        return missing
+
+    # --- Beatport API v4 source (issue 8): the fallback for when www.beatport.com pages are challenged ---
+    # pages: page fetcher only; api: API only; auto: pages first, the API once a page is challenged
+    # (only when API credentials are configured).
+    beatport_source: BeatportSource = "auto"
+    beatport_api_url: HttpUrl = HttpUrl("https://api.beatport.com/v4/")
+    beatport_username: str | None = None
+    beatport_password: SecretStr | None = None
+    # A token pasted from the browser: the raw access token or the JSON of /v4/auth/o/token/.
+    beatport_api_token: SecretStr | None = None
+    beatport_api_requests_per_second: PositiveFloat = 1.0
+
+    @property
+    def beatport_api_configured(self) -> bool:
+        """Credentials for the API exist: a username and password, or a pasted token."""
+        has_login = bool(
+            self.beatport_username and self.beatport_password and self.beatport_password.get_secret_value()
+        )
+        return has_login or bool(self.beatport_api_token and self.beatport_api_token.get_secret_value())
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,1 @@
+"""Models, engine/session factory and repositories (the only code that writes SQL)."""

@@ -1,0 +1,195 @@
+"""Tables. Beatport entities use their Beatport id as primary key: the natural key every upsert is keyed on."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    Date,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from app.db.base import Base, UTCDateTime, utcnow
+
+BeatportId = BigInteger().with_variant(Integer(), "sqlite")  # SQLite only autoincrements INTEGER
+
+
+class Genre(Base):
+    __tablename__ = "genres"
+
+    id: Mapped[int] = mapped_column(BeatportId, primary_key=True, autoincrement=False)
+    name: Mapped[str] = mapped_column(String(200))
+    slug: Mapped[str | None] = mapped_column(String(200))
+
+
+class SubGenre(Base):
+    __tablename__ = "sub_genres"
+
+    id: Mapped[int] = mapped_column(BeatportId, primary_key=True, autoincrement=False)
+    name: Mapped[str] = mapped_column(String(200))
+    slug: Mapped[str | None] = mapped_column(String(200))
+
+
+class Label(Base):
+    __tablename__ = "labels"
+
+    id: Mapped[int] = mapped_column(BeatportId, primary_key=True, autoincrement=False)
+    name: Mapped[str] = mapped_column(String(500))
+    slug: Mapped[str | None] = mapped_column(String(500))
+    image_url: Mapped[str | None] = mapped_column(Text)
+
+
+class Release(Base):
+    __tablename__ = "releases"
+
+    id: Mapped[int] = mapped_column(BeatportId, primary_key=True, autoincrement=False)
+    name: Mapped[str] = mapped_column(String(500))
+    slug: Mapped[str | None] = mapped_column(String(500))
+    image_url: Mapped[str | None] = mapped_column(Text)
+    label_id: Mapped[int | None] = mapped_column(ForeignKey("labels.id"), index=True)
+
+    label: Mapped[Label | None] = relationship()
+
+
+class Artist(Base):
+    __tablename__ = "artists"
+
+    id: Mapped[int] = mapped_column(BeatportId, primary_key=True, autoincrement=False)
+    name: Mapped[str] = mapped_column(String(500))
+    slug: Mapped[str | None] = mapped_column(String(500))
+    spotify_id: Mapped[str | None] = mapped_column(String(64), index=True)
+    # None = unknown (not fetched, or Spotify did not say); [] = Spotify has no genres for the artist.
+    spotify_genres: Mapped[list[str] | None] = mapped_column(JSON)
+    spotify_fetched_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+
+
+class Track(Base):
+    __tablename__ = "tracks"
+
+    id: Mapped[int] = mapped_column(BeatportId, primary_key=True, autoincrement=False)
+    name: Mapped[str] = mapped_column(String(500))
+    mix_name: Mapped[str | None] = mapped_column(String(500))
+    slug: Mapped[str | None] = mapped_column(String(500))
+    bpm: Mapped[int | None] = mapped_column(Integer, index=True)
+    key_name: Mapped[str | None] = mapped_column(String(32))
+    camelot: Mapped[str | None] = mapped_column(String(3), index=True)
+    genre_id: Mapped[int | None] = mapped_column(ForeignKey("genres.id"), index=True)
+    sub_genre_id: Mapped[int | None] = mapped_column(ForeignKey("sub_genres.id"))
+    release_id: Mapped[int | None] = mapped_column(ForeignKey("releases.id"), index=True)
+    label_id: Mapped[int | None] = mapped_column(
+        ForeignKey("labels.id"), index=True
+    )  # release.label, kept for filters
+    isrc: Mapped[str | None] = mapped_column(String(15), index=True)
+    catalog_number: Mapped[str | None] = mapped_column(String(100))
+    length_ms: Mapped[int | None] = mapped_column(Integer)
+    publish_date: Mapped[dt.date | None] = mapped_column(Date, index=True)
+    new_release_date: Mapped[dt.date | None] = mapped_column(Date)
+    sample_url: Mapped[str | None] = mapped_column(Text)
+    is_explicit: Mapped[bool | None] = mapped_column(Boolean)
+    price_cents: Mapped[int | None] = mapped_column(Integer)  # minor units; exact on SQLite too
+    price_currency: Mapped[str | None] = mapped_column(String(3))
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    # Spotify enrichment, beside the Beatport data.
+    spotify_id: Mapped[str | None] = mapped_column(String(64), index=True)
+    spotify_url: Mapped[str | None] = mapped_column(Text)
+    spotify_album_id: Mapped[str | None] = mapped_column(String(64))
+    spotify_album_name: Mapped[str | None] = mapped_column(String(500))
+    spotify_album_type: Mapped[str | None] = mapped_column(String(32))
+    spotify_album_release_date: Mapped[str | None] = mapped_column(
+        String(10)
+    )  # Spotify gives YYYY, YYYY-MM or a date
+    spotify_duration_ms: Mapped[int | None] = mapped_column(Integer)
+    spotify_explicit: Mapped[bool | None] = mapped_column(Boolean)
+    spotify_popularity: Mapped[int | None] = mapped_column(Integer)
+    spotify_match_method: Mapped[str | None] = mapped_column(
+        String(16)
+    )  # isrc | search | none (searched, no match)
+    spotify_match_score: Mapped[float | None] = mapped_column(Float)
+    spotify_enriched_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, index=True)
+
+    genre: Mapped[Genre | None] = relationship()
+    sub_genre: Mapped[SubGenre | None] = relationship()
+    release: Mapped[Release | None] = relationship()
+    label: Mapped[Label | None] = relationship()
+    artist_links: Mapped[list[TrackArtist]] = relationship(
+        order_by="(TrackArtist.role, TrackArtist.position)", cascade="all, delete-orphan"
+    )
+
+    __table_args__ = (
+        CheckConstraint(
+            "spotify_match_method IS NULL OR spotify_match_method IN ('isrc', 'search', 'none')",
+            name="spotify_match_method",
+        ),
+    )
+
+
+class TrackArtist(Base):
+    __tablename__ = "track_artists"
+
+    track_id: Mapped[int] = mapped_column(ForeignKey("tracks.id", ondelete="CASCADE"), primary_key=True)
+    role: Mapped[str] = mapped_column(String(16), primary_key=True)
+    position: Mapped[int] = mapped_column(Integer, primary_key=True)
+    artist_id: Mapped[int] = mapped_column(ForeignKey("artists.id"), index=True)
+
+    artist: Mapped[Artist] = relationship(lazy="joined")
+
+    __table_args__ = (CheckConstraint("role IN ('artist', 'remixer')", name="role"),)
+
+
+class ChartSnapshot(Base):
+    """One collection of one chart-like list (a Top 100, a chart): a row per run, so movement can be seen."""
+
+    __tablename__ = "chart_snapshots"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    chart_key: Mapped[str] = mapped_column(String(100), index=True)
+    title: Mapped[str | None] = mapped_column(String(500))
+    # A redelivered task reuses its snapshot instead of writing a second one.
+    task_id: Mapped[str] = mapped_column(String(64))
+    collected_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    __table_args__ = (UniqueConstraint("chart_key", "task_id"),)
+
+
+class ChartEntry(Base):
+    __tablename__ = "chart_entries"
+
+    snapshot_id: Mapped[int] = mapped_column(
+        ForeignKey("chart_snapshots.id", ondelete="CASCADE"), primary_key=True
+    )
+    position: Mapped[int] = mapped_column(Integer, primary_key=True)
+    track_id: Mapped[int] = mapped_column(ForeignKey("tracks.id"), index=True)
+
+
+class DeadLetter(Base):
+    __tablename__ = "dead_letters"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    task_id: Mapped[str] = mapped_column(String(64), unique=True)
+    task_name: Mapped[str] = mapped_column(String(200))
+    args: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    kwargs: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    error_type: Mapped[str] = mapped_column(String(200))
+    error_message: Mapped[str] = mapped_column(Text)
+    traceback: Mapped[str | None] = mapped_column(Text)
+    attempts: Mapped[int] = mapped_column(Integer)
+    first_failed_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    last_failed_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    retried_task_id: Mapped[str | None] = mapped_column(String(64))
+
+
+Index("ix_chart_snapshots_key_collected", ChartSnapshot.chart_key, ChartSnapshot.collected_at)

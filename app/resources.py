@@ -1,0 +1,97 @@
+"""Long-lived clients shared by routes and tasks: opened once by the lifespan, in the API and in each worker."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import httpx
+from redis.asyncio import Redis
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from app.broker import redis_client
+from app.config import Settings
+from app.db.session import create_engine, create_sessionmaker
+from app.schedules import ScheduleStore
+from app.sources.beatport.api import BeatportApiClient
+from app.sources.beatport.auth import TokenStore, token_store_for
+from app.sources.beatport.fetcher import BeatportFetcher
+from app.sources.ratelimit import AsyncRateLimiter
+
+
+@dataclass
+class Resources:
+    settings: Settings
+    engine: AsyncEngine
+    sessions: async_sessionmaker[AsyncSession]
+    beatport_http: httpx.AsyncClient
+    # One budget per process, shared by every task the process runs.
+    beatport_limiter: AsyncRateLimiter
+    spotify_limiter: AsyncRateLimiter
+    # Beatport API v4 (only with API credentials and BEATPORT_SOURCE api|auto): its own client and budget,
+    # and the token store every task of the process shares (Redis when REDIS_URL is set, else memory).
+    beatport_api_http: httpx.AsyncClient | None = None
+    schedule_store: ScheduleStore | None = None  # dynamic schedules live in Redis: none in embedded mode
+    beatport_api_limiter: AsyncRateLimiter | None = None
+    beatport_token_store: TokenStore | None = None
+    token_redis: Redis | None = None
+
+    @classmethod
+    def open(cls, settings: Settings) -> Resources:
+        engine = create_engine(settings.database_url)
+        api_http: httpx.AsyncClient | None = None
+        api_limiter: AsyncRateLimiter | None = None
+        token_store: TokenStore | None = None
+        redis: Redis | None = None
+        if settings.beatport_source != "pages" and settings.beatport_api_configured:
+            redis = redis_client(settings) if settings.redis_url else None
+            api_http = BeatportApiClient.build_client(settings)
+            api_limiter = AsyncRateLimiter(settings.beatport_api_requests_per_second)
+            token_store = token_store_for(
+                api_url=str(settings.beatport_api_url),
+                username=settings.beatport_username,
+                pasted_token=settings.beatport_api_token,
+                redis=redis,
+            )
+        return cls(
+            settings=settings,
+            engine=engine,
+            sessions=create_sessionmaker(engine),
+            beatport_http=BeatportFetcher.build_client(settings),
+            beatport_limiter=AsyncRateLimiter(settings.beatport_requests_per_second),
+            spotify_limiter=AsyncRateLimiter(settings.spotify_requests_per_second),
+            beatport_api_http=api_http,
+            beatport_api_limiter=api_limiter,
+            beatport_token_store=token_store,
+            token_redis=redis,
+            schedule_store=ScheduleStore(redis_client(settings)) if settings.redis_url else None,
+        )
+
+    def beatport_fetcher(self) -> BeatportFetcher:
+        return BeatportFetcher.from_settings(
+            self.settings, client=self.beatport_http, limiter=self.beatport_limiter
+        )
+
+    def beatport_api(self) -> BeatportApiClient | None:
+        """The API client for a task, or None when the API is not configured (or BEATPORT_SOURCE=pages)."""
+        if (
+            self.beatport_api_http is None
+            or self.beatport_api_limiter is None
+            or self.beatport_token_store is None
+        ):
+            return None
+        return BeatportApiClient.from_settings(
+            self.settings,
+            client=self.beatport_api_http,
+            limiter=self.beatport_api_limiter,
+            token_store=self.beatport_token_store,
+        )
+
+    async def close(self) -> None:
+        if self.schedule_store is not None:
+            await self.schedule_store.close()
+        if self.beatport_api_http is not None:
+            await self.beatport_api_http.aclose()
+        if self.token_redis is not None:
+            await self.token_redis.aclose()
+        await self.beatport_http.aclose()
+        await self.engine.dispose()
