@@ -1,0 +1,91 @@
+"""Scheduler entrypoint: `taskiq scheduler app.scheduler:scheduler` (run exactly one; a second is harmless).
+
+It only enqueues: workers run the tasks. Each tick is claimed in Redis per schedule and minute, so two
+scheduler processes enqueue it once; a tick missed while the scheduler was down is not replayed; a scheduled
+collection still queued or running when its next tick comes is not started twice (the duplicate-request rule).
+Settings are checked at start: invalid cron text or an unknown genre stops the scheduler with a message naming
+the setting, instead of a crash loop later.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import sys
+
+from taskiq import ScheduledTask, ScheduleSource, TaskiqScheduler
+
+from app.broker import broker, redis_client, settings
+from app.schedules import LastRun, Schedule, ScheduleError, ScheduleStore, static_schedules
+from app.tasks import collection_tasks  # noqa: F401  (registers the tasks the schedules name)
+from app.tasks.enqueue import enqueue_once
+
+logger = logging.getLogger(__name__)
+
+
+class CratediggerScheduleSource(ScheduleSource):
+    """Static schedules from settings plus the dynamic ones kept in Redis (re-read every minute)."""
+
+    def __init__(self, *, static: list[Schedule], store: ScheduleStore) -> None:
+        self.static = static
+        self.store = store
+
+    async def get_schedules(self) -> list[ScheduledTask]:
+        schedules = [*self.static, *await self.store.dynamic()]
+        return [
+            ScheduledTask(
+                task_name=s.task_name,
+                labels={},
+                args=[],
+                kwargs=s.arguments,
+                schedule_id=s.id,
+                cron=s.cron,
+                cron_offset=s.timezone,
+            )
+            for s in schedules
+        ]
+
+    async def shutdown(self) -> None:
+        await self.store.close()
+
+
+class CratediggerScheduler(TaskiqScheduler):
+    def __init__(self, *, store: ScheduleStore, source: CratediggerScheduleSource) -> None:
+        super().__init__(broker=broker, sources=[source])
+        self.store = store
+
+    async def on_ready(self, source: ScheduleSource, task: ScheduledTask) -> None:
+        now = dt.datetime.now(dt.UTC)
+        if not await self.store.claim_tick(task.schedule_id, minute=now.replace(second=0, microsecond=0)):
+            logger.info(
+                "schedule %s: this minute's tick was already enqueued by another scheduler", task.schedule_id
+            )
+            return
+        target = self.broker.find_task(task.task_name)
+        if target is None:
+            logger.error("schedule %s names unknown task %r; skipped", task.schedule_id, task.task_name)
+            return
+        task_id, created = await enqueue_once(target, **task.kwargs)
+        await self.store.record_run(
+            task.schedule_id, LastRun(task_id=task_id, enqueued_at=now, duplicate_of_active=not created)
+        )
+        if created:
+            logger.info("schedule %s enqueued %s as task %s", task.schedule_id, task.task_name, task_id)
+        else:
+            logger.info(
+                "schedule %s: previous run %s still active; not started twice", task.schedule_id, task_id
+            )
+
+
+def _build() -> CratediggerScheduler:
+    if not settings.redis_url:
+        sys.exit("The scheduler needs REDIS_URL (a Redis broker shared with the workers); it is not set.")
+    try:
+        static = static_schedules(settings)
+    except ScheduleError as error:
+        sys.exit(f"Scheduler settings are invalid: {error}")
+    store = ScheduleStore(redis_client(settings))
+    return CratediggerScheduler(store=store, source=CratediggerScheduleSource(static=static, store=store))
+
+
+scheduler = _build()

@@ -1,0 +1,178 @@
+"""Schedules: cron-timed collections and enrichments, from settings (static) and from the API (kept in Redis).
+
+The scheduler process (`app/scheduler.py`) reads them; the API manages the dynamic ones. Everything that must
+hold across processes lives in Redis: the dynamic schedules, one claim per schedule and minute (so two scheduler
+processes started by mistake enqueue a tick once), and each schedule's last run.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import uuid
+from typing import Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from croniter import croniter
+from pydantic import BaseModel
+from redis.asyncio import Redis
+
+from app.config import Settings
+from app.errors import InvalidTargetError
+from app.sources.beatport.targets import genre_target
+
+SCHEDULES_KEY = "cratedigger:schedules"
+TICK_PREFIX = "cratedigger:schedule-tick:"
+LAST_RUN_PREFIX = "cratedigger:schedule-last:"
+
+COLLECT_TASK = "collect_bp_tracks"
+ENRICH_TASK = "enrich_spotify_data"
+
+
+class ScheduleError(ValueError):
+    """A schedule that cannot run; the message names what to fix."""
+
+
+class Schedule(BaseModel):
+    id: str
+    kind: Literal["collect", "enrich"]
+    task_name: str
+    arguments: dict[str, Any]
+    cron: str
+    timezone: str = "UTC"
+    source: Literal["settings", "api"] = "api"
+    description: str = ""
+    created_at: dt.datetime | None = None
+
+
+class LastRun(BaseModel):
+    task_id: str
+    enqueued_at: dt.datetime
+    duplicate_of_active: bool = False
+
+
+def validate_cron(cron: str, *, setting: str = "cron") -> str:
+    text = " ".join(cron.split())
+    if len(text.split(" ")) != 5 or not croniter.is_valid(text):
+        raise ScheduleError(
+            f"{setting}: {cron!r} is not a valid 5-field cron expression (minute hour day-of-month month "
+            "day-of-week), e.g. '0 6 * * *' for 06:00 daily"
+        )
+    return text
+
+
+def validate_timezone(name: str, *, setting: str = "timezone") -> str:
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError) as error:
+        raise ScheduleError(
+            f"{setting}: unknown time zone {name!r}; use an IANA name such as 'UTC' or 'Europe/Berlin'"
+        ) from error
+    return name
+
+
+def next_run(schedule: Schedule, *, after: dt.datetime | None = None) -> dt.datetime:
+    zone = ZoneInfo(schedule.timezone)
+    start = (after or dt.datetime.now(dt.UTC)).astimezone(zone)
+    following: dt.datetime = croniter(schedule.cron, start).get_next(dt.datetime)
+    return following.astimezone(dt.UTC)
+
+
+def _stable_id(*parts: str) -> str:
+    return "settings-" + hashlib.sha256("|".join(parts).encode()).hexdigest()[:12]
+
+
+def static_schedules(settings: Settings) -> list[Schedule]:
+    """Schedules defined by settings; raises ScheduleError naming the setting that is wrong."""
+    zone = validate_timezone(settings.schedule_timezone, setting="SCHEDULE_TIMEZONE")
+    schedules: list[Schedule] = []
+    if settings.schedule_beatport_top100_genres:
+        cron = validate_cron(settings.schedule_beatport_cron, setting="SCHEDULE_BEATPORT_CRON")
+        for genre in settings.schedule_beatport_top100_genres:
+            try:
+                target = genre_target(genre)
+            except InvalidTargetError as error:
+                raise ScheduleError(f"SCHEDULE_BEATPORT_TOP100_GENRES: {error}") from error
+            schedules.append(
+                Schedule(
+                    id=_stable_id("collect", target.path(), cron),
+                    kind="collect",
+                    task_name=COLLECT_TASK,
+                    arguments={"target": target.path(), "max_pages": None},
+                    cron=cron,
+                    timezone=zone,
+                    source="settings",
+                    description=target.describe(),
+                )
+            )
+    if settings.schedule_enrich_cron and settings.spotify_configured:
+        cron = validate_cron(settings.schedule_enrich_cron, setting="SCHEDULE_ENRICH_CRON")
+        schedules.append(
+            Schedule(
+                id=_stable_id("enrich", cron),
+                kind="enrich",
+                task_name=ENRICH_TASK,
+                arguments=enrich_kwargs(only_missing=True, limit=None, force=False, track_ids=None),
+                cron=cron,
+                timezone=zone,
+                source="settings",
+                description="Spotify enrichment of tracks not yet checked",
+            )
+        )
+    return schedules
+
+
+def enrich_kwargs(
+    *, track_ids: list[int] | None, only_missing: bool, limit: int | None, force: bool
+) -> dict[str, Any]:
+    """The enrichment task's arguments, in the one shape the API and schedules share (duplicate detection)."""
+    return {"track_ids": track_ids, "only_missing": only_missing, "limit": limit, "force": force}
+
+
+def new_schedule(
+    *, kind: Literal["collect", "enrich"], kwargs: dict[str, Any], cron: str, timezone: str, description: str
+) -> Schedule:
+    return Schedule(
+        id=uuid.uuid4().hex[:16],
+        kind=kind,
+        task_name=COLLECT_TASK if kind == "collect" else ENRICH_TASK,
+        arguments=kwargs,
+        cron=validate_cron(cron),
+        timezone=validate_timezone(timezone),
+        source="api",
+        description=description,
+        created_at=dt.datetime.now(dt.UTC),
+    )
+
+
+class ScheduleStore:
+    """Dynamic schedules, tick claims and last runs in Redis."""
+
+    def __init__(self, redis: Redis) -> None:
+        self._redis = redis
+
+    async def add(self, schedule: Schedule) -> None:
+        await self._redis.hset(SCHEDULES_KEY, schedule.id, schedule.model_dump_json())
+
+    async def remove(self, schedule_id: str) -> bool:
+        return bool(await self._redis.hdel(SCHEDULES_KEY, schedule_id))
+
+    async def dynamic(self) -> list[Schedule]:
+        raw = await self._redis.hgetall(SCHEDULES_KEY)
+        schedules = [Schedule.model_validate_json(value) for value in raw.values()]
+        return sorted(schedules, key=lambda s: (s.created_at or dt.datetime.min.replace(tzinfo=dt.UTC), s.id))
+
+    async def claim_tick(self, schedule_id: str, *, minute: dt.datetime) -> bool:
+        """True for exactly one caller per schedule and minute, across every scheduler process."""
+        key = f"{TICK_PREFIX}{schedule_id}:{minute.astimezone(dt.UTC):%Y%m%d%H%M}"
+        return bool(await self._redis.set(key, "1", nx=True, ex=3 * 3600))
+
+    async def record_run(self, schedule_id: str, run: LastRun) -> None:
+        await self._redis.set(LAST_RUN_PREFIX + schedule_id, run.model_dump_json(), ex=30 * 24 * 3600)
+
+    async def last_run(self, schedule_id: str) -> LastRun | None:
+        raw = await self._redis.get(LAST_RUN_PREFIX + schedule_id)
+        return LastRun.model_validate_json(raw) if raw else None
+
+    async def close(self) -> None:
+        await self._redis.aclose()

@@ -1,0 +1,1 @@
+"""Thin task wrappers: build the right service from shared resources and call it. No business logic."""

@@ -1,0 +1,64 @@
+from __future__ import annotations
+
+from typing import Any
+
+from taskiq import Context
+
+from app.broker import broker, settings, status_store
+from app.resources import Resources
+from app.services.collection import CollectionService
+from app.services.enrichment import EnrichmentService
+from app.sources.beatport.targets import parse_target
+from app.sources.spotify import SpotifyClient
+from app.tasks.deps import ContextDep, ResourcesDep
+
+
+@broker.task(task_name="collect_bp_tracks", timeout=settings.collection_task_timeout_seconds)
+async def collect_bp_tracks_task(
+    target: str,
+    max_pages: int | None = None,
+    resources: Resources = ResourcesDep,
+    context: Context = ContextDep,
+) -> dict[str, Any]:
+    """Collect one Beatport target (a canonical path, validated by the API) into the database."""
+    task_id = context.message.task_id
+    service = CollectionService(
+        sessions=resources.sessions,
+        fetcher=resources.beatport_fetcher(),
+        api=resources.beatport_api(),
+        source=resources.settings.beatport_source,
+        progress=status_store.reporter(task_id),
+        is_cancelled=status_store.cancel_check(task_id),
+    )
+    summary = await service.collect(
+        target=parse_target(target), run_id=context.message.task_id, max_pages=max_pages
+    )
+    return summary.as_dict()
+
+
+@broker.task(task_name="enrich_spotify_data", timeout=settings.enrichment_task_timeout_seconds)
+async def enrich_spotify_data_task(
+    track_ids: list[int] | None = None,
+    only_missing: bool = True,
+    limit: int | None = None,
+    force: bool = False,
+    resources: Resources = ResourcesDep,
+    context: Context = ContextDep,
+) -> dict[str, Any]:
+    """Match collected tracks on Spotify and store what is found; a quota stop re-enqueues the rest, delayed."""
+
+    async def resume(*, track_ids: list[int], only_missing: bool, force: bool, delay_seconds: int) -> str:
+        kicker = enrich_spotify_data_task.kicker().with_labels(delay=delay_seconds)
+        return (await kicker.kiq(track_ids=track_ids, only_missing=only_missing, force=force)).task_id
+
+    async with SpotifyClient.from_settings(resources.settings, limiter=resources.spotify_limiter) as client:
+        service = EnrichmentService(
+            sessions=resources.sessions,
+            client=client,
+            progress=status_store.reporter(context.message.task_id),
+            resume=resume,
+        )
+        summary = await service.enrich(
+            track_ids=track_ids, only_missing=only_missing, limit=limit, force=force
+        )
+    return summary.as_dict()
