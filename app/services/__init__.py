@@ -1,0 +1,1 @@
+"""Business logic: collection (Beatport) and enrichment (Spotify). Called by tasks, never by routers."""

@@ -1,0 +1,316 @@
+"""Enrichment: match collected tracks on Spotify (ISRC first, then title/artist search) and store the result.
+
+Per track: one `isrc:` search, a `track:"…" artist:"…"` search only when the ISRC finds nothing usable, then
+`GET /artists/{id}` for each credited artist whose Spotify object is not cached yet (never the batch
+endpoints, which answer 403 to Development-Mode apps). Each track is stored in its own transaction as soon as
+it is decided, misses included, so a run that stops early keeps everything it did and a later run asks
+Spotify nothing about tracks already checked.
+
+A quota stop (QUOTA_EXCEEDED, or a Retry-After too long to wait in-call) ends the batch: the summary names
+when Spotify allows requests again and the tracks left, and `resume` (if given) schedules them for then.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import math
+import re
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass, field
+from typing import Any, Protocol
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from app.db.base import utcnow
+from app.db.enrichment import (
+    ArtistCredit,
+    CachedArtist,
+    TrackForEnrichment,
+    cached_artists,
+    save_artist,
+    save_match,
+    save_miss,
+    select_tracks,
+)
+from app.services.progress import CancelCheck, ReportProgress, never_cancelled, no_progress
+from app.services.spotify_matching import (
+    MatchResult,
+    TrackToMatch,
+    artist_fields,
+    build_search_query,
+    isrc_query,
+    match_by_isrc,
+    match_by_search,
+    normalize,
+    strip_featuring,
+    track_fields,
+)
+from app.sources.spotify import SpotifyClient, SpotifyNotFound, SpotifyQuotaExceeded
+
+logger = logging.getLogger(__name__)
+
+SEARCH_LIMIT = 10  # the most a Development Mode app may ask for
+RESUME_MARGIN_SECONDS = 1  # resume a moment after Spotify's Retry-After, not on its edge
+
+# Beatport disambiguates homonyms with a suffix ("Ajna (BE)", "GENESI (ITA)"); Spotify does not.
+_DISAMBIGUATION = re.compile(r"\s*\([A-Za-z]{2,3}\)\s*$")
+
+
+class ScheduleResume(Protocol):
+    """Enqueue the rest of a paused batch to run after `delay_seconds`; returns the new task's id."""
+
+    async def __call__(
+        self, *, track_ids: list[int], only_missing: bool, force: bool, delay_seconds: int
+    ) -> str: ...
+
+
+@dataclass
+class EnrichmentSummary:
+    tracks_selected: int = 0
+    tracks_considered: int = 0  # checked on Spotify in this run (matched or not)
+    matched_isrc: int = 0
+    matched_search: int = 0
+    unmatched: int = 0
+    skipped_already_enriched: int = 0
+    artists_fetched: int = 0
+    requests_made: int = 0
+    paused_until: str | None = None
+    paused_reason: str | None = None
+    remaining_track_ids: list[int] = field(default_factory=list)
+    resumed_by_task_id: str | None = None
+    cancelled: bool = False
+
+    def as_dict(self) -> dict[str, object]:
+        return asdict(self)
+
+
+class EnrichmentService:
+    def __init__(
+        self,
+        *,
+        sessions: async_sessionmaker[AsyncSession],
+        client: SpotifyClient,
+        progress: ReportProgress = no_progress,
+        is_cancelled: CancelCheck = never_cancelled,
+        resume: ScheduleResume | None = None,
+    ) -> None:
+        self._sessions = sessions
+        self._client = client
+        self._progress = progress
+        self._is_cancelled = is_cancelled
+        self._resume = resume
+        # Per run: Spotify artist objects known (fetched now or cached in the database), and our artists'
+        # current Spotify links (seeded from the selection, updated as matches are stored).
+        self._artists: dict[str, CachedArtist] = {}
+        self._links: dict[int, str | None] = {}
+
+    async def enrich(
+        self,
+        *,
+        track_ids: list[int] | None = None,
+        only_missing: bool = True,
+        limit: int | None = None,
+        force: bool = False,
+    ) -> EnrichmentSummary:
+        """Check the selected tracks on Spotify and store each decision.
+
+        Selection (see `select_tracks`): `track_ids` or every track; never-checked tracks always, matched
+        ones only with `only_missing=False`, recorded misses only with `force=True`; at most `limit`.
+        """
+        summary = EnrichmentSummary()
+        requests_before = self._client.requests_made
+        self._artists = {}
+        self._links = {}
+        async with self._sessions() as session:
+            selection = await select_tracks(
+                session, track_ids=track_ids, only_missing=only_missing, force=force, limit=limit
+            )
+        tracks = selection.tracks
+        summary.skipped_already_enriched = selection.skipped_already_enriched
+        summary.tracks_selected = total = len(tracks)
+        for track in tracks:
+            for credit in (*track.artists, *track.remixers):
+                self._links.setdefault(credit.id, credit.spotify_id)
+        await self._progress(done=0, total=total, message=f"0/{total} tracks checked on Spotify")
+        try:
+            for index, track in enumerate(tracks):
+                if await self._is_cancelled():
+                    summary.cancelled = True
+                    summary.remaining_track_ids = [t.id for t in tracks[index:]]
+                    break
+                try:
+                    await self._enrich_one(track, summary)
+                except SpotifyQuotaExceeded as error:
+                    await self._pause(
+                        error, summary, remaining=tracks[index:], only_missing=only_missing, force=force
+                    )
+                    break
+                summary.tracks_considered += 1
+                await self._progress(
+                    done=index + 1,
+                    total=total,
+                    message=f"{index + 1}/{total} tracks checked on Spotify "
+                    f"({summary.matched_isrc + summary.matched_search} matched, {summary.unmatched} not found)",
+                )
+        finally:
+            summary.requests_made = self._client.requests_made - requests_before
+        return summary
+
+    async def _pause(
+        self,
+        error: SpotifyQuotaExceeded,
+        summary: EnrichmentSummary,
+        *,
+        remaining: list[TrackForEnrichment],
+        only_missing: bool,
+        force: bool,
+    ) -> None:
+        resume_at = error.resume_at
+        if resume_at.microsecond:  # whole seconds for people, never earlier than Spotify said
+            resume_at = resume_at.replace(microsecond=0) + dt.timedelta(seconds=1)
+        summary.paused_until = resume_at.isoformat()
+        summary.paused_reason = str(error)
+        summary.remaining_track_ids = [t.id for t in remaining]
+        logger.warning(
+            "Spotify quota stop with %d tracks left (resume at %s): %s",
+            len(remaining),
+            summary.paused_until,
+            error,
+        )
+        if self._resume is None:
+            return
+        wait = (resume_at - dt.datetime.now(dt.UTC)).total_seconds()
+        summary.resumed_by_task_id = await self._resume(
+            track_ids=summary.remaining_track_ids,
+            only_missing=only_missing,
+            force=force,
+            delay_seconds=max(0, math.ceil(wait)) + RESUME_MARGIN_SECONDS,
+        )
+        logger.info("remaining tracks enqueued as task %s", summary.resumed_by_task_id)
+
+    async def _enrich_one(self, track: TrackForEnrichment, summary: EnrichmentSummary) -> None:
+        wanted = TrackToMatch(
+            isrc=track.isrc,
+            title=track.name,
+            mix_name=track.mix_name,
+            artists=tuple(spotify_artist_name(credit.name) for credit in track.artists),
+            duration_ms=track.length_ms,
+        )
+        match: MatchResult | None = None
+        if wanted.isrc:
+            items = await self._client.search_tracks(isrc_query(wanted.isrc), limit=SEARCH_LIMIT)
+            match = match_by_isrc(wanted, items)
+        if match is None and wanted.artists and wanted.title.strip():
+            items = await self._client.search_tracks(build_search_query(wanted), limit=SEARCH_LIMIT)
+            match = match_by_search(wanted, items)
+        if match is None:
+            async with self._sessions.begin() as session:
+                await save_miss(session, track_id=track.id, now=utcnow())
+            summary.unmatched += 1
+            return
+
+        # Artists first, stored with the match in one transaction. If the quota stops us in between, the
+        # track is not stored (it is checked again on resume) but the artist objects fetched so far are.
+        links = self._artist_links(track, match.item)
+        fetched = await self._fetch_artists(links, summary)
+        async with self._sessions.begin() as session:
+            for spotify_id, cached in fetched.items():
+                await save_artist(session, spotify_id=spotify_id, artist_ids=links[spotify_id], cached=cached)
+            await save_match(
+                session,
+                track_id=track.id,
+                fields=track_fields(match.item),
+                method=match.method,
+                score=match.score,
+                artist_links={sid: (ids, self._artists[sid]) for sid, ids in links.items()},
+                now=utcnow(),
+            )
+        for spotify_id, artist_ids in links.items():
+            for artist_id in artist_ids:
+                if self._links.get(artist_id) is None:
+                    self._links[artist_id] = spotify_id
+        if match.method == "isrc":
+            summary.matched_isrc += 1
+        else:
+            summary.matched_search += 1
+
+    async def _fetch_artists(
+        self, links: dict[str, list[int]], summary: EnrichmentSummary
+    ) -> dict[str, CachedArtist]:
+        """Make every linked Spotify artist known: from this run, the database cache, or one GET /artists/{id}.
+
+        Returns those fetched now, for the caller to store with the track. Should a request fail part-way
+        (a quota stop), the ones already fetched are stored before the error goes on: never fetched twice.
+        """
+        unknown = [sid for sid in links if sid not in self._artists]
+        if unknown:
+            async with self._sessions() as session:
+                self._artists.update(await cached_artists(session, spotify_ids=unknown))
+        fetched: dict[str, CachedArtist] = {}
+        try:
+            for spotify_id in links:
+                if spotify_id in self._artists:
+                    continue
+                try:
+                    genres = artist_fields(await self._client.get_artist(spotify_id))["genres"]
+                except SpotifyNotFound:
+                    genres = None  # credited on a track item but gone: cache "unknown" rather than ask again
+                    logger.info("Spotify artist %s not found; cached as unknown", spotify_id)
+                fetched[spotify_id] = self._artists[spotify_id] = CachedArtist(
+                    genres=genres, fetched_at=utcnow()
+                )
+                summary.artists_fetched += 1
+        except Exception:
+            if fetched:
+                async with self._sessions.begin() as session:
+                    for spotify_id, cached in fetched.items():
+                        await save_artist(
+                            session, spotify_id=spotify_id, artist_ids=links[spotify_id], cached=cached
+                        )
+            raise
+        return fetched
+
+    def _artist_links(self, track: TrackForEnrichment, item: dict[str, Any]) -> dict[str, list[int]]:
+        """Spotify artist id → our credited artists (artists and remixers) with the same name.
+
+        An artist of ours already linked to a different Spotify artist keeps that link and is left out.
+        """
+        by_name: dict[str, str] = {}
+        spotify_artists = item.get("artists")
+        for artist in spotify_artists if isinstance(spotify_artists, list) else []:
+            if isinstance(artist, dict) and artist.get("id") and isinstance(artist.get("name"), str):
+                for key in _artist_keys(artist["name"]):
+                    by_name.setdefault(key, str(artist["id"]))
+        links: dict[str, list[int]] = {}
+        for credit in _unique_credits((*track.artists, *track.remixers)):
+            spotify_id = next((by_name[k] for k in _artist_keys(credit.name) if k in by_name), None)
+            if spotify_id is None:
+                continue
+            current = self._links.get(credit.id, credit.spotify_id)
+            if current is not None and current != spotify_id:
+                continue
+            links.setdefault(spotify_id, []).append(credit.id)
+        return links
+
+
+def spotify_artist_name(name: str) -> str:
+    """A Beatport artist name as Spotify spells it: "Chico Rose (NL)" → "Chico Rose" (for queries and scoring)."""
+    return _DISAMBIGUATION.sub("", name).strip() or name
+
+
+def _artist_keys(name: str) -> list[str]:
+    """Normalised spellings an artist name is matched on: as given, and without a "(BE)"-style suffix."""
+    plain = normalize(strip_featuring(name))
+    bare = normalize(_DISAMBIGUATION.sub("", strip_featuring(name)))
+    return [key for key in dict.fromkeys((plain, bare)) if key]
+
+
+def _unique_credits(credits: Iterable[ArtistCredit]) -> list[ArtistCredit]:
+    seen: set[int] = set()
+    unique = []
+    for credit in credits:
+        if credit.id not in seen:
+            seen.add(credit.id)
+            unique.append(credit)
+    return unique
