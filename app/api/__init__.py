@@ -1,0 +1,1 @@
+"""HTTP routers only: validate, call `.kiq()`, shape responses."""

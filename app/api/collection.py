@@ -1,0 +1,65 @@
+from __future__ import annotations
+
+from fastapi import APIRouter, HTTPException, Request, Response, status
+
+from app.api.deps import SettingsDep
+from app.api.schemas import CollectRequest, EnrichRequest, TaskAccepted
+from app.errors import InvalidTargetError
+from app.sources.beatport.targets import genre_target, parse_target
+from app.tasks.collection_tasks import collect_bp_tracks_task, enrich_spotify_data_task
+from app.tasks.enqueue import enqueue_once
+
+router = APIRouter(prefix="/collect", tags=["collection"])
+
+DUPLICATE_NOTE = "An identical request is already queued or running: this is its task."
+
+
+def accepted(request: Request, response: Response, task_id: str, *, created: bool) -> TaskAccepted:
+    """202 + Location for a new task; 200 with the existing task for a duplicate request."""
+    status_url = str(request.url_for("task_status", task_id=task_id).path)
+    response.headers["Location"] = status_url
+    if not created:
+        response.status_code = status.HTTP_200_OK
+        return TaskAccepted(
+            task_id=task_id, status_url=status_url, duplicate_of_active=True, note=DUPLICATE_NOTE
+        )
+    return TaskAccepted(task_id=task_id, status_url=status_url)
+
+
+@router.post(
+    "/beatport/collect",
+    status_code=status.HTTP_202_ACCEPTED,
+    responses={200: {"description": "An identical collection is already queued or running"}},
+)
+async def collect_beatport(body: CollectRequest, request: Request, response: Response) -> TaskAccepted:
+    """Collect a Beatport page (genre Top 100, Top 100, chart, release, track, label or artist tracks)."""
+    try:
+        target = parse_target(body.url) if body.url is not None else genre_target(body.genre)  # type: ignore[arg-type]
+    except InvalidTargetError as error:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, detail=str(error)) from error
+    task_id, created = await enqueue_once(
+        collect_bp_tracks_task, target=target.path(), max_pages=body.max_pages
+    )
+    return accepted(request, response, task_id, created=created)
+
+
+@router.post("/spotify/enrich", status_code=status.HTTP_202_ACCEPTED)
+async def enrich_spotify(
+    body: EnrichRequest, request: Request, response: Response, settings: SettingsDep
+) -> TaskAccepted:
+    """Match collected tracks on Spotify (by ISRC, then by title and artist) and store what is found."""
+    missing = settings.missing_spotify_settings()
+    if missing:
+        raise HTTPException(
+            status.HTTP_503_SERVICE_UNAVAILABLE,
+            detail=f"Spotify enrichment is not configured: set {' and '.join(missing)} "
+            "(a Spotify app's client-credentials pair) and restart the api and worker.",
+        )
+    task_id, created = await enqueue_once(
+        enrich_spotify_data_task,
+        track_ids=body.track_ids,
+        only_missing=body.only_missing,
+        limit=body.limit,
+        force=body.force,
+    )
+    return accepted(request, response, task_id, created=created)

@@ -1,0 +1,247 @@
+"""Reading what was collected: `GET /tracks` (filter, sort, page; JSON or a streamed CSV) and `GET /tracks/{id}`.
+
+Routers only validate and shape; the queries live in app.db.queries.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+import logging
+from collections.abc import AsyncIterator
+from decimal import Decimal
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, HTTPException, Path, Query, Response, status
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import StreamingResponse
+from pydantic import BaseModel, ConfigDict, Field
+
+from app.api.deps import ResourcesDep, SessionDep
+from app.api.schemas import TrackDetailOut, TrackListOut, TrackOut
+from app.db.queries import (
+    MAX_ID,
+    SortField,
+    SortOrder,
+    TrackFilters,
+    TrackQueryError,
+    TrackSort,
+    TrackSummary,
+    decode_cursor,
+    get_track,
+    iter_tracks,
+    list_tracks,
+)
+from app.resources import Resources
+
+logger = logging.getLogger(__name__)
+
+router = APIRouter(prefix="/tracks", tags=["tracks"])
+
+MAX_PAGE_SIZE = 500
+CSV_FILENAME = "cratedigger-tracks.csv"
+CSV_COLUMNS = (
+    "id",
+    "name",
+    "mix_name",
+    "artists",
+    "remixers",
+    "label",
+    "release",
+    "genre",
+    "sub_genre",
+    "bpm",
+    "key",
+    "camelot",
+    "isrc",
+    "catalog_number",
+    "length_ms",
+    "publish_date",
+    "new_release_date",
+    "price",
+    "currency",
+    "explicit",
+    "sample_url",
+    "beatport_url",
+    "spotify_id",
+    "spotify_url",
+)
+
+
+class TrackListQuery(BaseModel):
+    """Query parameters of GET /tracks. Unknown parameters are rejected, so a misspelt filter is not ignored."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    genre: str | None = Field(None, description="genre id, slug or name (e.g. 11, tech-house)")
+    label: str | None = Field(None, description="label id, or part of its name (case-insensitive)")
+    artist: str | None = Field(None, description="artist id, or part of an artist's or remixer's name")
+    bpm_min: int | None = Field(None, ge=0, le=999)
+    bpm_max: int | None = Field(None, ge=0, le=999)
+    key: str | None = Field(None, description="Camelot code (8A) or key name (A Minor, F# Major)")
+    isrc: str | None = None
+    enriched: bool | None = Field(None, description="true: matched on Spotify; false: not (yet) matched")
+    published_from: dt.date | None = Field(None, description="publish date, inclusive (YYYY-MM-DD)")
+    published_to: dt.date | None = Field(None, description="publish date, inclusive (YYYY-MM-DD)")
+    sort: SortField = "id"
+    order: SortOrder = "asc"
+    page: int | None = Field(None, ge=1, description="page number (offset paging); not with cursor")
+    page_size: int = Field(50, ge=1, le=MAX_PAGE_SIZE)
+    cursor: str | None = Field(None, description="next_cursor of the previous response (keyset paging)")
+    format: Literal["json", "csv"] = Field("json", description="csv: every matching track, streamed")
+
+
+def _invalid(error: TrackQueryError, value: Any) -> RequestValidationError:
+    """The same 422 shape FastAPI gives for malformed parameters."""
+    return RequestValidationError(
+        [{"type": "value_error", "loc": ("query", error.field), "msg": error.message, "input": value}]
+    )
+
+
+@router.get(
+    "",
+    response_model=TrackListOut,
+    responses={200: {"content": {"text/csv": {}}, "description": "JSON page, or with format=csv a CSV file"}},
+)
+async def tracks(
+    query: Annotated[TrackListQuery, Query()], session: SessionDep, resources: ResourcesDep
+) -> Response | TrackListOut:
+    """Collected tracks, filtered, sorted (NULLs last, then by id) and paged by page number or cursor.
+
+    `format=csv` streams every matching track (no paging) as `cratedigger-tracks.csv`.
+    """
+    try:
+        filters = TrackFilters(
+            genre=query.genre,
+            label=query.label,
+            artist=query.artist,
+            bpm_min=query.bpm_min,
+            bpm_max=query.bpm_max,
+            key=query.key,
+            isrc=query.isrc,
+            enriched=query.enriched,
+            published_from=query.published_from,
+            published_to=query.published_to,
+        )
+        sort = TrackSort(field=query.sort, order=query.order)
+        if query.page is not None and query.cursor is not None:
+            raise TrackQueryError("cursor", "give either page or cursor, not both")
+        if query.format == "csv" and (query.page is not None or query.cursor is not None):
+            raise TrackQueryError(
+                "page" if query.page is not None else "cursor",
+                "format=csv exports every matching track: leave out page and cursor",
+            )
+        if query.cursor is not None:
+            decode_cursor(query.cursor, sort)
+    except TrackQueryError as error:
+        raise _invalid(error, getattr(query, error.field, None)) from error
+
+    if query.format == "csv":
+        return StreamingResponse(
+            _csv_stream(resources, filters, sort),
+            media_type="text/csv; charset=utf-8",
+            headers={"Content-Disposition": f"attachment; filename={CSV_FILENAME}"},
+        )
+    page = await list_tracks(
+        session,
+        filters=filters,
+        sort=sort,
+        page_size=query.page_size,
+        page=query.page,
+        cursor=query.cursor,
+    )
+    return TrackListOut.model_validate(
+        {
+            "items": [TrackOut.model_validate(item) for item in page.items],
+            "paging": {
+                "page": page.page,
+                "page_size": page.page_size,
+                "total": page.total,
+                "has_more": page.has_more,
+                "next_cursor": page.next_cursor,
+                "sort": sort.field,
+                "order": sort.order,
+            },
+        }
+    )
+
+
+@router.get("/{track_id}")
+async def track(track_id: Annotated[int, Path(ge=1, le=MAX_ID)], session: SessionDep) -> TrackDetailOut:
+    """One track: credits in order, label, release, genre, sub-genre, Spotify fields and chart history."""
+    found = await get_track(session, track_id)
+    if found is None:
+        raise HTTPException(
+            status.HTTP_404_NOT_FOUND,
+            detail=f"No track with id {track_id} has been collected (ids are Beatport track ids).",
+        )
+    return TrackDetailOut.model_validate(found)
+
+
+# ---- CSV -----------------------------------------------------------------------------------------------
+
+
+FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _cell(value: Any) -> Any:
+    """Text from Beatport can start with '=' or '@': quote it so spreadsheets never run it as a formula."""
+    if isinstance(value, str) and value.startswith(FORMULA_PREFIXES):
+        return "'" + value
+    return value
+
+
+def _csv_row(track: TrackSummary) -> list[Any]:
+    return [_cell(value) for value in _csv_values(track)]
+
+
+def _csv_values(track: TrackSummary) -> list[Any]:
+    price = Decimal(track.price_cents).scaleb(-2) if track.price_cents is not None else None
+    return [
+        track.id,
+        track.name,
+        track.mix_name,
+        ", ".join(a.name for a in track.artists),
+        ", ".join(a.name for a in track.remixers),
+        track.label.name if track.label else None,
+        track.release.name if track.release else None,
+        track.genre.name if track.genre else None,
+        track.sub_genre.name if track.sub_genre else None,
+        track.bpm,
+        track.key_name,
+        track.camelot,
+        track.isrc,
+        track.catalog_number,
+        track.length_ms,
+        track.publish_date.isoformat() if track.publish_date else None,
+        track.new_release_date.isoformat() if track.new_release_date else None,
+        f"{price:.2f}" if price is not None else None,
+        track.price_currency,
+        "" if track.is_explicit is None else str(track.is_explicit).lower(),
+        track.sample_url,
+        f"https://www.beatport.com/track/{track.slug or '_'}/{track.id}",
+        track.spotify_id,
+        track.spotify_url,
+    ]
+
+
+async def _csv_stream(resources: Resources, filters: TrackFilters, sort: TrackSort) -> AsyncIterator[str]:
+    """Header, then one chunk per batch of the repository's iterator: memory stays at one batch.
+
+    The session is opened here, not taken from the request's dependencies, so it lives exactly as long as
+    the stream.
+    """
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\r\n")
+    writer.writerow(CSV_COLUMNS)
+    yield buffer.getvalue()
+    rows = 0
+    async with resources.sessions() as session:
+        async for batch in iter_tracks(session, filters=filters, sort=sort):
+            buffer.seek(0)
+            buffer.truncate()
+            writer.writerows(_csv_row(track) for track in batch)
+            rows += len(batch)
+            yield buffer.getvalue()
+    logger.info("CSV export: %d tracks", rows)
