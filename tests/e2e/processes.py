@@ -1,0 +1,141 @@
+"""Start the service's real processes (the contract's commands) as subprocesses for end-to-end tests."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+BIN = Path(sys.executable).parent
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def service_env(**overrides: str) -> dict[str, str]:
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("SPOTIFY_", "REDIS_", "DATABASE_", "BEATPORT_"))
+    }
+    env.update(overrides)
+    env.setdefault("PYTHONUNBUFFERED", "1")
+    return env
+
+
+class ServiceProcess:
+    """One subprocess with its output captured to a log file (printed when a test fails)."""
+
+    def __init__(self, name: str, argv: list[str], env: Mapping[str, str], log_dir: Path) -> None:
+        self.name = name
+        self.log_path = log_dir / f"{name}.log"
+        self._log = self.log_path.open("wb")
+        self.proc = subprocess.Popen(
+            argv,
+            cwd=PROJECT_ROOT,
+            env=dict(env),
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+
+    def log(self) -> str:
+        self._log.flush()
+        return self.log_path.read_text(errors="replace")
+
+    def signal(self, sig: int) -> None:
+        if self.proc.poll() is None:
+            os.killpg(self.proc.pid, sig)
+
+    def stop(self, timeout: float = 10) -> None:
+        self.signal(signal.SIGTERM)
+        try:
+            self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.signal(signal.SIGKILL)
+            self.proc.wait(5)
+        self._log.close()
+
+
+def run_migrations(env: Mapping[str, str]) -> None:
+    subprocess.run(
+        [str(BIN / "alembic"), "upgrade", "head"],
+        cwd=PROJECT_ROOT,
+        env=dict(env),
+        check=True,
+        capture_output=True,
+    )
+
+
+def start_api(env: Mapping[str, str], log_dir: Path) -> tuple[ServiceProcess, str]:
+    port = free_port()
+    api = ServiceProcess(
+        "api",
+        [str(BIN / "uvicorn"), "app.main:app", "--host", "127.0.0.1", "--port", str(port)],
+        env,
+        log_dir,
+    )
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if api.proc.poll() is not None:
+            raise RuntimeError(f"api exited early:\n{api.log()}")
+        try:
+            if httpx.get(f"{base}/health", timeout=2).status_code in (200, 503):
+                return api, base
+        except httpx.TransportError:
+            pass
+        time.sleep(0.2)
+    api.stop()
+    raise RuntimeError(f"api did not start:\n{api.log()}")
+
+
+def start_worker(env: Mapping[str, str], log_dir: Path, name: str = "worker") -> ServiceProcess:
+    # Exactly the contract's command (docs/design.md), as compose runs it.
+    worker = ServiceProcess(name, [str(BIN / "taskiq"), "worker", "app.worker:broker"], env, log_dir)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if worker.proc.poll() is not None:
+            raise RuntimeError(f"worker exited early:\n{worker.log()}")
+        if "Listening started" in worker.log() or "Startup" in worker.log():
+            return worker
+        time.sleep(0.2)
+    return worker
+
+
+def wait_for_state(base: str, task_id: str, states: set[str], timeout: float = 60) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    last: dict[str, Any] = {}
+    while time.monotonic() < deadline:
+        response = httpx.get(f"{base}/tasks/status/{task_id}", timeout=5)
+        if response.status_code == 200:
+            last = response.json()
+            if last["state"] in states:
+                return last
+        time.sleep(0.1)
+    raise AssertionError(f"task {task_id} never reached {states}; last status: {last}")
+
+
+def start_scheduler(env: Mapping[str, str], log_dir: Path, name: str = "scheduler") -> ServiceProcess:
+    """The contract's scheduler command; returns once it started (or exited, e.g. on invalid settings)."""
+    scheduler = ServiceProcess(
+        name, [str(BIN / "taskiq"), "scheduler", "app.scheduler:scheduler"], env, log_dir
+    )
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if scheduler.proc.poll() is not None or "Starting scheduler" in scheduler.log():
+            return scheduler
+        time.sleep(0.1)
+    return scheduler

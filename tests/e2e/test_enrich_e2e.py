@@ -1,0 +1,256 @@
+"""Collect → enrich as deployed: api under uvicorn, worker under `taskiq worker`, real Redis and PostgreSQL, a
+fake Beatport serving the recorded Top 100 and a FakeSpotify on loopback that the worker reaches through the
+SPOTIFY_* settings."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import threading
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import asyncpg
+import httpx
+import pytest
+
+from app.sources.beatport.models import BeatportTrack
+from app.sources.beatport.parsing import parse_html
+from app.sources.beatport.targets import parse_target
+from tests.conftest import fresh_redis_url
+from tests.e2e.conftest import Deployed, deployment
+from tests.e2e.processes import wait_for_state
+from tests.fakes.server import FakeHTTPServer, FakeRequest, FakeResponse
+from tests.fakes.spotify import FakeSpotify, quota_exceeded
+from tests.fixtures.beatport import GENRE_TOP100_PATH, genre_top100_html
+
+pytestmark = pytest.mark.e2e
+
+
+def top100() -> list[BeatportTrack]:
+    page = parse_html(
+        genre_top100_html(),
+        kind=parse_target(GENRE_TOP100_PATH).kind,
+        url=f"https://www.beatport.com{GENRE_TOP100_PATH}",
+    )
+    return list(page.tracks)
+
+
+def spotify_name(name: str) -> str:
+    return name.split(" (")[0] if name.endswith(")") else name  # "Chico Rose (NL)" on Beatport
+
+
+def kind_of(index: int) -> str:
+    """Which way the page's track at `index` is on Spotify: 7 in 10 by ISRC, 2 only by name, 1 not at all."""
+    return {7: "search", 8: "search", 9: "absent"}.get(index % 10, "isrc")
+
+
+@pytest.fixture(scope="module")
+def spotify() -> Iterator[FakeSpotify]:
+    with FakeSpotify(client_id="e2e-client", client_secret="e2e-secret") as fake:
+        for index, track in enumerate(top100()):
+            if kind_of(index) == "absent":
+                continue
+            fake.add_track(
+                name=f"{track.name} - {track.mix_name}",
+                artists=[spotify_name(a.name) for a in track.artists],
+                isrc=track.isrc if kind_of(index) == "isrc" else None,
+                duration_ms=track.length_ms or 300_000,
+            )
+        yield fake
+
+
+@pytest.fixture(scope="module")
+def enrich_deployed(
+    tmp_path_factory: pytest.TempPathFactory, fake_beatport: FakeHTTPServer, spotify: FakeSpotify
+) -> Iterator[Deployed]:
+    """A deployment with Spotify configured, and the Top 100 collected through it."""
+    with deployment(
+        tmp_path_factory.mktemp("enrich"),
+        fake_beatport,
+        redis_url=fresh_redis_url(),
+        SPOTIFY_CLIENT_ID="e2e-client",
+        SPOTIFY_CLIENT_SECRET="e2e-secret",
+        SPOTIFY_API_URL=spotify.api_url,
+        SPOTIFY_AUTH_URL=spotify.auth_url,
+        SPOTIFY_REQUESTS_PER_SECOND="200",
+    ) as running:
+        response = httpx.post(f"{running.base}/collect/beatport/collect", json={"genre": "tech-house"})
+        assert response.status_code == 202, response.text
+        collected = finished(running, response.json()["task_id"])
+        assert collected["state"] == "success", collected
+        assert collected["result"]["tracks_created"] == 100
+        yield running
+
+
+@pytest.fixture
+def fake(spotify: FakeSpotify) -> Iterator[FakeSpotify]:
+    yield spotify
+    spotify.latency = 0.0
+    spotify.server.clear()  # programmed routes (the quota trap) and the request log
+
+
+def finished(deployed: Deployed, task_id: str, timeout: float = 60) -> dict[str, Any]:
+    try:
+        return wait_for_state(deployed.base, task_id, {"success", "failure", "cancelled"}, timeout=timeout)
+    except AssertionError as error:
+        raise AssertionError(f"{error}\n{deployed.logs()}") from None
+
+
+def status(deployed: Deployed, task_id: str) -> dict[str, Any]:
+    response = httpx.get(f"{deployed.base}/tasks/status/{task_id}", timeout=5)
+    assert response.status_code == 200, response.text
+    body: dict[str, Any] = response.json()
+    return body
+
+
+def enqueue_enrich(deployed: Deployed, **body: Any) -> str:
+    response = httpx.post(f"{deployed.base}/collect/spotify/enrich", json=body, timeout=10)
+    assert response.status_code == 202, response.text
+    task_id: str = response.json()["task_id"]
+    return task_id
+
+
+async def _query(database_url: str, sql: str) -> list[asyncpg.Record]:
+    conn = await asyncpg.connect(database_url.replace("postgresql+asyncpg", "postgresql"))
+    try:
+        return list(await conn.fetch(sql))
+    finally:
+        await conn.close()
+
+
+def query(deployed: Deployed, sql: str) -> list[asyncpg.Record]:
+    return asyncio.run(_query(deployed.database_url, sql))
+
+
+def forget_spotify(deployed: Deployed) -> None:
+    """Back to "just collected": no Spotify data on any track or artist."""
+    query(
+        deployed,
+        "UPDATE tracks SET spotify_id = NULL, spotify_url = NULL, spotify_album_id = NULL, "
+        "spotify_album_name = NULL, spotify_album_type = NULL, spotify_album_release_date = NULL, "
+        "spotify_duration_ms = NULL, spotify_explicit = NULL, spotify_popularity = NULL, "
+        "spotify_match_method = NULL, spotify_match_score = NULL, spotify_enriched_at = NULL",
+    )
+    query(deployed, "UPDATE artists SET spotify_id = NULL, spotify_genres = NULL, spotify_fetched_at = NULL")
+
+
+def test_collect_then_enrich_through_api_and_worker(enrich_deployed: Deployed, fake: FakeSpotify) -> None:
+    deployed = enrich_deployed
+    forget_spotify(deployed)
+    tracks = top100()
+    before = dict(fake.counts)
+
+    done = finished(deployed, enqueue_enrich(deployed))
+
+    assert done["state"] == "success", done
+    assert done["task_name"] == "enrich_spotify_data"
+    result = done["result"]
+    assert (result["matched_isrc"], result["matched_search"], result["unmatched"]) == (70, 20, 10)
+    assert result["skipped_already_enriched"] == 0 and result["paused_until"] is None
+    sent = {route: n - before.get(route, 0) for route, n in fake.counts.items()}
+    assert result["requests_made"] == sum(n for route, n in sent.items() if route != "token")
+    assert sent["search"] == 100 + 30  # an ISRC search each, a name search for the 30 without a hit
+    matched_artists = {
+        spotify_name(a.name) for i, t in enumerate(tracks) if kind_of(i) != "absent" for a in t.artists
+    }
+    assert sent["artist"] == result["artists_fetched"] == len(matched_artists)  # once per artist
+    assert fake.counts["artists_batch"] == fake.counts["tracks_batch"] == 0
+    assert done["progress"]["done"] == done["progress"]["total"] == 100
+
+    grouped = query(deployed, "SELECT spotify_match_method AS method, count(*) AS n FROM tracks GROUP BY 1")
+    methods = {row["method"]: row["n"] for row in grouped}
+    assert methods == {"isrc": 70, "search": 20, "none": 10}
+    by_id = {
+        row["id"]: row
+        for row in query(deployed, "SELECT id, spotify_id, spotify_url, spotify_album_type FROM tracks")
+    }
+    for index, track in enumerate(tracks):
+        row = by_id[track.id]
+        if kind_of(index) == "absent":
+            assert row["spotify_id"] is None
+        else:
+            assert len(row["spotify_id"]) == 22 and row["spotify_url"].endswith(row["spotify_id"])
+            assert row["spotify_album_type"] == "single"
+    cached = query(
+        deployed, "SELECT count(DISTINCT spotify_id) AS n FROM artists WHERE spotify_fetched_at IS NOT NULL"
+    )
+    assert cached[0]["n"] == len(matched_artists)
+
+    # The same request again asks Spotify nothing.
+    requests_so_far = fake.api_requests
+    again = finished(deployed, enqueue_enrich(deployed, only_missing=True))
+    assert again["state"] == "success", again
+    assert again["result"]["requests_made"] == 0 and fake.api_requests == requests_so_far
+    assert again["result"]["skipped_already_enriched"] == 100
+
+
+def test_worker_serves_other_tasks_while_spotify_is_slow(
+    enrich_deployed: Deployed, fake: FakeSpotify
+) -> None:
+    deployed = enrich_deployed
+    ids = [t.id for i, t in enumerate(top100()) if kind_of(i) == "isrc"][:3]
+    fake.latency = 1.0  # each of the (at least) three searches takes a second
+    enrich_id = enqueue_enrich(deployed, track_ids=ids, only_missing=False)
+    deadline = time.monotonic() + 10
+    while status(deployed, enrich_id)["state"] != "running":
+        assert time.monotonic() < deadline, deployed.logs()
+        time.sleep(0.05)
+
+    collect = httpx.post(f"{deployed.base}/collect/beatport/collect", json={"genre": "tech-house"})
+    collected = finished(deployed, collect.json()["task_id"])
+    enrich_meanwhile = status(deployed, enrich_id)
+
+    assert collected["state"] == "success", collected
+    assert enrich_meanwhile["state"] == "running", enrich_meanwhile  # the collection finished first
+    enriched = finished(deployed, enrich_id)
+    assert enriched["state"] == "success", enriched
+    assert enriched["result"]["matched_isrc"] == 3
+    assert dt.datetime.fromisoformat(collected["finished_at"]) < dt.datetime.fromisoformat(
+        enriched["finished_at"]
+    )
+
+
+def test_quota_exceeded_pauses_and_the_rest_runs_after_retry_after(
+    enrich_deployed: Deployed, fake: FakeSpotify
+) -> None:
+    deployed = enrich_deployed
+    tracks = sorted((t for i, t in enumerate(top100()) if kind_of(i) == "isrc"), key=lambda t: t.id)[:5]
+    trap_query = f"isrc:{tracks[2].isrc}"
+    tripped = threading.Event()
+
+    def quota_on_third_track(request: FakeRequest) -> FakeResponse:
+        if request.query.get("q") == [trap_query] and not tripped.is_set():
+            tripped.set()
+            return quota_exceeded(retry_after=2)
+        return fake._handle(request)  # everything else as usual
+
+    fake.server.add("GET", "/v1/search", quota_on_third_track)
+    ids = [t.id for t in tracks]
+
+    paused = finished(deployed, enqueue_enrich(deployed, track_ids=ids, only_missing=False))
+
+    assert paused["state"] == "success", paused
+    result = paused["result"]
+    assert tripped.is_set()
+    assert result["matched_isrc"] == 2
+    assert result["paused_until"] is not None and "quota exceeded" in result["paused_reason"]
+    assert result["remaining_track_ids"] == ids[2:]
+    follow_up_id = result["resumed_by_task_id"]
+    assert follow_up_id
+
+    follow_up = status(deployed, follow_up_id)
+    assert follow_up["task_name"] == "enrich_spotify_data"
+    assert follow_up["state"] == "queued", follow_up  # waiting out Retry-After, not running yet
+
+    resumed = finished(deployed, follow_up_id, timeout=30)
+    assert resumed["state"] == "success", resumed
+    assert resumed["result"]["matched_isrc"] == 3 and resumed["result"]["paused_until"] is None
+    paused_until = dt.datetime.fromisoformat(result["paused_until"])
+    assert dt.datetime.fromisoformat(resumed["started_at"]) >= paused_until
+    rows = query(
+        deployed,
+        f"SELECT count(*) AS n FROM tracks WHERE id IN ({', '.join(map(str, ids))}) AND spotify_id IS NOT NULL",
+    )
+    assert rows[0]["n"] == 5

@@ -1,0 +1,105 @@
+"""The walking skeleton as deployed: migrate, api under uvicorn, worker under `taskiq worker`, real Redis and
+PostgreSQL, and a fake Beatport on loopback serving the recorded Top 100 page."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import asyncpg
+import httpx
+import pytest
+
+from tests.e2e.conftest import Deployed
+from tests.e2e.processes import wait_for_state
+
+pytestmark = pytest.mark.e2e
+
+TOP100_PATH = "/genre/tech-house/11/top-100"
+
+
+async def _counts(database_url: str) -> dict[str, int]:
+    conn = await asyncpg.connect(database_url.replace("postgresql+asyncpg", "postgresql"))
+    try:
+        tables = [
+            "tracks",
+            "artists",
+            "labels",
+            "releases",
+            "genres",
+            "track_artists",
+            "chart_snapshots",
+            "chart_entries",
+        ]
+        return {t: int(await conn.fetchval(f"SELECT count(*) FROM {t}")) for t in tables}
+    finally:
+        await conn.close()
+
+
+def test_collect_top100_through_real_api_and_worker(deployed: Deployed) -> None:
+    base, api, worker, database_url = deployed.base, deployed.api, deployed.worker, deployed.database_url
+    response = httpx.post(
+        f"{base}/collect/beatport/collect", json={"url": f"https://www.beatport.com{TOP100_PATH}"}
+    )
+    assert response.status_code == 202, response.text
+    body = response.json()
+    task_id = body["task_id"]
+    assert response.headers["Location"] == body["status_url"] == f"/tasks/status/{task_id}"
+
+    queued_or_later = httpx.get(f"{base}{body['status_url']}").json()
+    assert queued_or_later["state"] in {"queued", "running", "success"}
+    assert queued_or_later["task_name"] == "collect_bp_tracks"
+    assert queued_or_later["enqueued_at"] is not None
+
+    try:
+        done = wait_for_state(base, task_id, {"success", "failure"}, timeout=60)
+    except AssertionError:
+        raise AssertionError(f"worker log:\n{worker.log()}\napi log:\n{api.log()}") from None
+    assert done["state"] == "success", done
+    assert done["attempt"] == 1
+    assert done["started_at"] and done["finished_at"]
+    assert done["result"]["pages_fetched"] == 1
+    assert done["result"]["tracks_seen"] == 100
+    assert done["result"]["tracks_created"] == 100
+    assert done["progress"]["done"] == 1
+
+    first = asyncio.run(_counts(database_url))
+    assert first["tracks"] == 100
+    assert first["chart_entries"] == 100
+    assert first["chart_snapshots"] == 1
+    assert first["genres"] >= 1 and first["labels"] >= 1 and first["releases"] >= 1
+    assert first["track_artists"] >= 100
+
+    # The same collection again: no duplicate rows, one more chart snapshot.
+    again = httpx.post(f"{base}/collect/beatport/collect", json={"genre": "tech-house"}).json()
+    second_run = wait_for_state(base, again["task_id"], {"success", "failure"}, timeout=60)
+    assert second_run["state"] == "success", second_run
+    assert second_run["result"]["tracks_created"] == 0
+    assert second_run["result"]["tracks_unchanged"] == 100
+    second = asyncio.run(_counts(database_url))
+    assert {k: v for k, v in second.items() if not k.startswith("chart")} == {
+        k: v for k, v in first.items() if not k.startswith("chart")
+    }
+    assert second["chart_snapshots"] == 2
+    assert second["chart_entries"] == 200
+
+    metrics = httpx.get(f"{base}/metrics").text
+    assert "cratedigger_tracks 100\n" in metrics
+    assert "cratedigger_tasks_waiting 0\n" in metrics and "cratedigger_dead_letters 0\n" in metrics
+
+
+def test_health_reports_database_redis_and_workers(deployed: Deployed) -> None:
+    # `taskiq worker` runs two worker processes by default; each reports its heartbeat once it has started.
+    # The second process may still be importing the app on a loaded machine, so wait for it (bounded).
+    deadline = time.monotonic() + 30
+    while True:
+        response = httpx.get(f"{deployed.base}/health")
+        assert response.status_code == 200, response.text
+        checks = response.json()["checks"]
+        if checks["workers"]["seen"] == 2 or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
+    assert checks["database"]["ok"] is True
+    assert checks["redis"]["ok"] is True
+    assert checks["workers"]["seen"] == 2, deployed.worker.log()
+    assert "cratedigger_workers_seen 2\n" in httpx.get(f"{deployed.base}/metrics").text

@@ -1,0 +1,50 @@
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from fastapi import FastAPI
+
+from app.cli import migrate
+from app.config import Settings
+from app.main import create_app
+from tests.fakes.server import FakeHTTPServer, FakeResponse
+from tests.fixtures.beatport import GENRE_TOP100_HTML, GENRE_TOP100_PATH, load_text
+
+
+@pytest.fixture
+def fake_site() -> Iterator[FakeHTTPServer]:
+    with FakeHTTPServer() as server:
+        server.add("GET", GENRE_TOP100_PATH, FakeResponse.html(load_text(GENRE_TOP100_HTML)))
+        yield server
+
+
+@pytest.fixture
+def embedded_settings(tmp_path: Path, fake_site: FakeHTTPServer) -> Settings:
+    """Embedded mode as `cratedigger serve` runs it: a fresh migrated SQLite file, no REDIS_URL."""
+    assert "REDIS_URL" not in os.environ
+    url = f"sqlite+aiosqlite:///{tmp_path / 'cratedigger.db'}"
+    migrate(url)
+    return Settings(
+        _env_file=None,
+        database_url=url,
+        beatport_base_url=fake_site.url,
+        beatport_requests_per_second=100,
+    )
+
+
+@pytest.fixture
+async def embedded_app(embedded_settings: Settings) -> AsyncIterator[FastAPI]:
+    app = create_app(embedded_settings)
+    async with app.router.lifespan_context(app):
+        yield app
+
+
+@pytest.fixture
+async def client(embedded_app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+    transport = httpx.ASGITransport(app=embedded_app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://cratedigger.test") as http:
+        yield http
