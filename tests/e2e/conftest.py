@@ -31,8 +31,9 @@ class Deployed:
         assert self.workers, "no worker started"
         return self.workers[-1]
 
-    def start_worker(self) -> ServiceProcess:
-        process = start_worker(self.env, self.log_dir, name=f"worker{len(self.workers) + 1}")
+    def start_worker(self, *, wait_listening: bool = True) -> ServiceProcess:
+        name = f"worker{len(self.workers) + 1}"
+        process = start_worker(self.env, self.log_dir, name=name, wait_listening=wait_listening)
         self.workers.append(process)
         return process
 

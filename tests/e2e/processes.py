@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -102,17 +103,26 @@ def start_api(env: Mapping[str, str], log_dir: Path) -> tuple[ServiceProcess, st
     raise RuntimeError(f"api did not start:\n{api.log()}")
 
 
-def start_worker(env: Mapping[str, str], log_dir: Path, name: str = "worker") -> ServiceProcess:
+def start_worker(
+    env: Mapping[str, str], log_dir: Path, name: str = "worker", *, wait_listening: bool = True
+) -> ServiceProcess:
+    """Start `taskiq worker`; unless told not to (a test starting it during an outage), return once it listens."""
     # Exactly the contract's command (docs/design.md), as compose runs it.
     worker = ServiceProcess(name, [str(BIN / "taskiq"), "worker", "app.worker:broker"], env, log_dir)
-    deadline = time.monotonic() + 30
+    if not wait_listening:
+        return worker
+    # `taskiq worker` starts several processes; return once every one of them listens, so tests don't race a
+    # process that is still importing the app on a loaded machine.
+    deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         if worker.proc.poll() is not None:
             raise RuntimeError(f"worker exited early:\n{worker.log()}")
-        if "Listening started" in worker.log() or "Startup" in worker.log():
+        log = worker.log()
+        expected = re.search(r"Starting (\d+) worker processes", log)
+        if expected and log.count("Listening started") >= int(expected.group(1)):
             return worker
         time.sleep(0.2)
-    return worker
+    raise RuntimeError(f"worker processes did not all start within 60 s:\n{worker.log()}")
 
 
 def wait_for_state(base: str, task_id: str, states: set[str], timeout: float = 60) -> dict[str, Any]:

@@ -418,7 +418,7 @@ def test_redis_outage_is_reported_and_survived(tmp_path: Path, fake: FakeBeatpor
             assert health.json()["checks"]["database"]["ok"] is True
             assert time.monotonic() - started < 20  # each answer within a few seconds, no hanging
 
-            worker = d.start_worker()  # starts while Redis is down: it must wait, not die
+            worker = d.start_worker(wait_listening=False)  # starts while Redis is down: it must wait, not die
             time.sleep(3)
             assert worker.proc.poll() is None, worker.log()
 
