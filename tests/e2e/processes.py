@@ -116,13 +116,17 @@ def start_worker(
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         if worker.proc.poll() is not None:
-            raise RuntimeError(f"worker exited early:\n{worker.log()}")
+            log = worker.log()
+            worker.stop()
+            raise RuntimeError(f"worker exited early:\n{log}")
         log = worker.log()
         expected = re.search(r"Starting (\d+) worker processes", log)
         if expected and log.count("Listening started") >= int(expected.group(1)):
             return worker
         time.sleep(0.2)
-    raise RuntimeError(f"worker processes did not all start within 60 s:\n{worker.log()}")
+    log = worker.log()
+    worker.stop()  # never leave a half-started worker running behind a failed test
+    raise RuntimeError(f"worker processes did not all start within 60 s:\n{log}")
 
 
 def wait_for_state(base: str, task_id: str, states: set[str], timeout: float = 60) -> dict[str, Any]:
