@@ -15,7 +15,6 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import math
-import re
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from typing import Any, Protocol
@@ -38,12 +37,12 @@ from app.services.spotify_matching import (
     MatchResult,
     TrackToMatch,
     artist_fields,
+    artist_name_keys,
     build_search_query,
     isrc_query,
     match_by_isrc,
     match_by_search,
-    normalize,
-    strip_featuring,
+    spotify_artist_name,
     track_fields,
 )
 from app.sources.spotify import SpotifyClient, SpotifyNotFound, SpotifyQuotaExceeded
@@ -52,9 +51,6 @@ logger = logging.getLogger(__name__)
 
 SEARCH_LIMIT = 10  # the most a Development Mode app may ask for
 RESUME_MARGIN_SECONDS = 1  # resume a moment after Spotify's Retry-After, not on its edge
-
-# Beatport disambiguates homonyms with a suffix ("Ajna (BE)", "GENESI (ITA)"); Spotify does not.
-_DISAMBIGUATION = re.compile(r"\s*\([A-Za-z]{2,3}\)\s*$")
 
 
 class ScheduleResume(Protocol):
@@ -280,11 +276,11 @@ class EnrichmentService:
         spotify_artists = item.get("artists")
         for artist in spotify_artists if isinstance(spotify_artists, list) else []:
             if isinstance(artist, dict) and artist.get("id") and isinstance(artist.get("name"), str):
-                for key in _artist_keys(artist["name"]):
+                for key in artist_name_keys(artist["name"]):
                     by_name.setdefault(key, str(artist["id"]))
         links: dict[str, list[int]] = {}
         for credit in _unique_credits((*track.artists, *track.remixers)):
-            spotify_id = next((by_name[k] for k in _artist_keys(credit.name) if k in by_name), None)
+            spotify_id = next((by_name[k] for k in artist_name_keys(credit.name) if k in by_name), None)
             if spotify_id is None:
                 continue
             current = self._links.get(credit.id, credit.spotify_id)
@@ -292,18 +288,6 @@ class EnrichmentService:
                 continue
             links.setdefault(spotify_id, []).append(credit.id)
         return links
-
-
-def spotify_artist_name(name: str) -> str:
-    """A Beatport artist name as Spotify spells it: "Chico Rose (NL)" → "Chico Rose" (for queries and scoring)."""
-    return _DISAMBIGUATION.sub("", name).strip() or name
-
-
-def _artist_keys(name: str) -> list[str]:
-    """Normalised spellings an artist name is matched on: as given, and without a "(BE)"-style suffix."""
-    plain = normalize(strip_featuring(name))
-    bare = normalize(_DISAMBIGUATION.sub("", strip_featuring(name)))
-    return [key for key in dict.fromkeys((plain, bare)) if key]
 
 
 def _unique_credits(credits: Iterable[ArtistCredit]) -> list[ArtistCredit]:

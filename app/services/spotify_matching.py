@@ -163,6 +163,23 @@ def version_compatibility(ours: str | None, theirs: str | None) -> float:
     return 0.0
 
 
+# -- artist names ----------------------------------------------------------------------------------------
+# Beatport disambiguates homonyms with a suffix ("Ajna (BE)", "GENESI (ITA)"); Spotify does not.
+_DISAMBIGUATION = re.compile(r"\s*\([A-Za-z]{2,3}\)\s*$")
+
+
+def spotify_artist_name(name: str) -> str:
+    """A Beatport artist name as Spotify spells it: "Chico Rose (NL)" → "Chico Rose" (for queries and scoring)."""
+    return _DISAMBIGUATION.sub("", name).strip() or name
+
+
+def artist_name_keys(name: str) -> list[str]:
+    """Normalised spellings an artist name is matched on: as given, and without a "(BE)"-style suffix."""
+    plain = normalize(strip_featuring(name))
+    bare = normalize(_DISAMBIGUATION.sub("", strip_featuring(name)))
+    return [key for key in dict.fromkeys((plain, bare)) if key]
+
+
 # -- scoring ---------------------------------------------------------------------------------------------
 def _item_artist_names(item: Mapping[str, Any]) -> list[str]:
     artists = item.get("artists") or []

@@ -10,11 +10,13 @@ from app.services.spotify_matching import (
     SEARCH_ACCEPT_THRESHOLD,
     TrackToMatch,
     artist_fields,
+    artist_name_keys,
     build_search_query,
     isrc_query,
     match_by_isrc,
     match_by_search,
     split_version,
+    spotify_artist_name,
     track_fields,
 )
 from tests.fakes.spotify import load_fixture, make_track_item
@@ -261,3 +263,25 @@ def test_artist_fields_genres_present_absent_and_empty() -> None:
     assert artist_fields({**load_fixture("artist_get.json"), "genres": []})["genres"] == []  # not classified
     extended = artist_fields(load_fixture("artist_get_extended_quota.json"))
     assert (extended["popularity"], extended["followers"]) == (47, 18234)
+
+
+@pytest.mark.parametrize(
+    ("beatport", "spotify"),
+    [
+        ("Chico Rose (NL)", "Chico Rose"),
+        ("GENESI (ITA)", "GENESI"),
+        ("Ajna (BE) ", "Ajna"),
+        ("(NL)", "(NL)"),  # nothing left without the suffix: keep the name as it is
+        ("Chris Lorenzo", "Chris Lorenzo"),
+        ("Artist (Live Band)", "Artist (Live Band)"),  # not a country-code suffix
+    ],
+)
+def test_spotify_artist_name_drops_beatports_disambiguation_suffix(beatport: str, spotify: str) -> None:
+    assert spotify_artist_name(beatport) == spotify
+
+
+def test_artist_name_keys_match_with_and_without_the_suffix() -> None:
+    assert artist_name_keys("Ajna (BE)") == ["ajna be", "ajna"]
+    assert artist_name_keys("Chico Rose feat. Someone") == ["chico rose"]
+    assert artist_name_keys("Röyksopp") == ["royksopp"]
+    assert artist_name_keys("  ") == []
