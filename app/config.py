@@ -11,6 +11,7 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 PositiveFloat = Annotated[float, Field(gt=0)]
 PositiveInt = Annotated[int, Field(gt=0)]
+NonNegativeInt = Annotated[int, Field(ge=0)]
 # Where Beatport data comes from (BEATPORT_SOURCE; see the Beatport API block at the end of Settings).
 BeatportSource = Literal["pages", "api", "auto"]
 
@@ -98,6 +99,9 @@ class Settings(BaseSettings):
     # A token pasted from the browser: the raw access token or the JSON of /v4/auth/o/token/.
     beatport_api_token: SecretStr | None = None
     beatport_api_requests_per_second: PositiveFloat = 1.0
+    # In `auto`, how long a challenged page sends later collections straight to the API (0: try pages first
+    # every time). Challenges tend to last hours, and each retried challenged fetch costs time and budget.
+    beatport_challenge_memory_seconds: NonNegativeInt = 900
 
     @property
     def beatport_api_configured(self) -> bool:

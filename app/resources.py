@@ -14,6 +14,7 @@ from app.db.session import create_engine, create_sessionmaker
 from app.schedules import ScheduleStore
 from app.sources.beatport.api import BeatportApiClient
 from app.sources.beatport.auth import TokenStore, token_store_for
+from app.sources.beatport.challenges import ChallengeMemory
 from app.sources.beatport.fetcher import BeatportFetcher
 from app.sources.ratelimit import AsyncRateLimiter
 
@@ -34,6 +35,8 @@ class Resources:
     beatport_api_limiter: AsyncRateLimiter | None = None
     beatport_token_store: TokenStore | None = None
     token_redis: Redis | None = None
+    # `auto` only: remembers a recent page challenge for every worker (with the token store's Redis).
+    challenge_memory: ChallengeMemory | None = None
 
     @classmethod
     def open(cls, settings: Settings) -> Resources:
@@ -42,6 +45,7 @@ class Resources:
         api_limiter: AsyncRateLimiter | None = None
         token_store: TokenStore | None = None
         redis: Redis | None = None
+        challenges: ChallengeMemory | None = None
         if settings.beatport_source != "pages" and settings.beatport_api_configured:
             redis = redis_client(settings) if settings.redis_url else None
             api_http = BeatportApiClient.build_client(settings)
@@ -52,6 +56,8 @@ class Resources:
                 pasted_token=settings.beatport_api_token,
                 redis=redis,
             )
+            if settings.beatport_source == "auto":
+                challenges = ChallengeMemory(seconds=settings.beatport_challenge_memory_seconds, redis=redis)
         return cls(
             settings=settings,
             engine=engine,
@@ -63,6 +69,7 @@ class Resources:
             beatport_api_limiter=api_limiter,
             beatport_token_store=token_store,
             token_redis=redis,
+            challenge_memory=challenges,
             schedule_store=ScheduleStore(redis_client(settings)) if settings.redis_url else None,
         )
 

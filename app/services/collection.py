@@ -2,7 +2,8 @@
 
 Pages come from www.beatport.com (the page fetcher) or from the Beatport API v4, chosen by `source`:
 `pages`, `api`, or `auto` (pages first; once a page is answered with a bot challenge, that page and the rest
-of the run come from the API when an API client is configured). Both give the same `ParsedPage`, stored by the
+of the run come from the API when an API client is configured, and a `ChallengeMemory` sends the next runs
+straight to the API for a while). Both give the same `ParsedPage`, stored by the
 same path, so a track is the same row whichever source served it. The summary's `sources` says, per page,
 which source served it and why.
 """
@@ -20,6 +21,7 @@ from app.db.catalog import record_chart_entries, store_tracks
 from app.errors import BotChallengeError, PermanentSourceError
 from app.services.progress import CancelCheck, ReportProgress, never_cancelled, no_progress
 from app.sources.beatport.api import BeatportApiClient
+from app.sources.beatport.challenges import ChallengeMemory
 from app.sources.beatport.fetcher import BeatportFetcher
 from app.sources.beatport.models import ParsedPage
 from app.sources.beatport.parsing import parse_html
@@ -57,11 +59,13 @@ class CollectionService:
         is_cancelled: CancelCheck = never_cancelled,
         api: BeatportApiClient | None = None,
         source: BeatportSource = "pages",
+        challenges: ChallengeMemory | None = None,
     ) -> None:
         self._sessions = sessions
         self._fetcher = fetcher
         self._api = api
         self._source = source
+        self._challenges = challenges
         self._progress = progress
         self._is_cancelled = is_cancelled
 
@@ -81,6 +85,9 @@ class CollectionService:
             )
         # Why the API serves the pages from now on; None while pages are read from the site.
         api_reason: str | None = "BEATPORT_SOURCE=api" if self._source == "api" else None
+        if self._source == "auto" and self._api is not None and self._challenges is not None:
+            recent = await self._challenges.recent()
+            api_reason = recent.reason() if recent else None
         per_page: int | None = None  # the page size pages came in, so API page N holds the same tracks
         page_limit = (max_pages or DEFAULT_MAX_PAGES) if target.paginated else 1
         total_pages: int | None = page_limit if not target.paginated else None
@@ -105,6 +112,8 @@ class CollectionService:
                     logger.warning(
                         "%s; collecting the rest of %s through the Beatport API", error, target.path()
                     )
+                    if self._challenges is not None:
+                        await self._challenges.remember(url=target.path(page=page_number))
                     parsed = await self._api.fetch_page(target, page=page_number, per_page=per_page)
                     served_by = f"api ({SWITCHED_TO_API})"
                     api_reason = f"pages challenged since page {page_number}"

@@ -27,6 +27,7 @@ async def collect_bp_tracks_task(
         fetcher=resources.beatport_fetcher(),
         api=resources.beatport_api(),
         source=resources.settings.beatport_source,
+        challenges=resources.challenge_memory,
         progress=status_store.reporter(task_id),
         is_cancelled=status_store.cancel_check(task_id),
     )

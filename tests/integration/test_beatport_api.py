@@ -12,6 +12,7 @@ import copy
 import dataclasses
 import json
 import logging
+import re
 import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -51,6 +52,7 @@ from app.sources.beatport.auth import (
     parse_pasted_token,
     token_store_for,
 )
+from app.sources.beatport.challenges import CHALLENGE_KEY, ChallengeMemory
 from app.sources.beatport.fetcher import BeatportFetcher
 from app.sources.beatport.parsing import parse_html
 from app.sources.beatport.targets import parse_target
@@ -433,6 +435,8 @@ async def test_resources_choose_the_token_store(
         resources = Resources.open(api_settings(fake_api, database_url=database_url, **overrides))
         try:
             api = resources.beatport_api()
+            # The challenge memory exists exactly when `auto` can switch to the API.
+            assert (resources.challenge_memory is None) == (expected is None)
             if expected is None:
                 assert api is None
             else:
@@ -688,6 +692,97 @@ async def test_auto_mode_completes_through_the_api_with_identical_rows(
     assert len(reference["tracks"]) == 100 and len(reference["chart_entries"]) == 210
     for name in reference:
         assert collected[name] == reference[name], name
+
+
+# -- challenge memory --------------------------------------------------------------------------------------
+def auto_service(
+    sessions: async_sessionmaker[AsyncSession],
+    *,
+    site: FakeBeatport,
+    page_http: httpx.AsyncClient,
+    api: BeatportApiClient,
+    memory: ChallengeMemory,
+) -> CollectionService:
+    return CollectionService(
+        sessions=sessions,
+        fetcher=page_fetcher(site.url, page_http),
+        api=api,
+        source="auto",
+        challenges=memory,
+    )
+
+
+async def test_a_challenge_sends_later_collections_of_every_worker_straight_to_the_api(
+    fake_api: FakeBeatportApi,
+    http: httpx.AsyncClient,
+    sessions: async_sessionmaker[AsyncSession],
+    redis_url: str,
+) -> None:
+    # Two workers' memories on one Redis, as in a deployment.
+    redis_a, redis_b = Redis.from_url(redis_url), Redis.from_url(redis_url)
+    try:
+        memory_a, memory_b = (ChallengeMemory(seconds=900, redis=r) for r in (redis_a, redis_b))
+        api = make_api(api_settings(fake_api), http)
+        with FakeBeatport() as site:
+            challenge_pages(site)
+            async with httpx.AsyncClient() as page_http:
+                first = await auto_service(
+                    sessions, site=site, page_http=page_http, api=api, memory=memory_a
+                ).collect(target=GENRE_TOP100, run_id="a")
+                second = await auto_service(
+                    sessions, site=site, page_http=page_http, api=api, memory=memory_b
+                ).collect(target=TOP100, run_id="b")
+        assert first.sources == [f"page 1: api ({SWITCHED_TO_API})"]
+        assert len(site.requests_to(GENRE_TOP100_PATH)) == 2  # the fetcher's attempts, then the switch
+        assert site.requests_to(TOP100_PATH) == []  # the other worker did not try the challenged site
+        assert second.tracks_seen == 100
+        (source,) = second.sources
+        assert re.fullmatch(
+            r"page 1: api \(pages challenged at \d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC; "
+            r"using the API until \d\d:\d\d:\d\d UTC\)",
+            source,
+        ), source
+        assert 890 <= await redis_a.ttl(CHALLENGE_KEY) <= 900  # it forgets on its own
+    finally:
+        await redis_a.aclose()
+        await redis_b.aclose()
+
+
+async def test_pages_are_tried_again_once_the_memory_expires(
+    fake_api: FakeBeatportApi, http: httpx.AsyncClient, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    memory = ChallengeMemory(seconds=1)  # embedded mode: the process's own memory
+    api = make_api(api_settings(fake_api), http)
+    with FakeBeatport() as site:
+        site.challenge(GENRE_TOP100_PATH, times=2, then=genre_top100_html())
+        async with httpx.AsyncClient() as page_http:
+            service = auto_service(sessions, site=site, page_http=page_http, api=api, memory=memory)
+            challenged = await service.collect(target=GENRE_TOP100, run_id="a")
+            remembered = await service.collect(target=GENRE_TOP100, run_id="b")
+            assert len(site.requests_to(GENRE_TOP100_PATH)) == 2
+            await asyncio.sleep(1.05)
+            recovered = await service.collect(target=GENRE_TOP100, run_id="c")
+    assert challenged.sources == [f"page 1: api ({SWITCHED_TO_API})"]
+    assert remembered.sources[0].startswith("page 1: api (pages challenged at ")
+    assert recovered.sources == ["page 1: pages"]
+    assert len(site.requests_to(GENRE_TOP100_PATH)) == 3
+    assert recovered.tracks_seen == challenged.tracks_seen == 100
+
+
+async def test_a_zero_memory_tries_pages_every_time(
+    fake_api: FakeBeatportApi, http: httpx.AsyncClient, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    api = make_api(api_settings(fake_api), http)
+    with FakeBeatport() as site:
+        challenge_pages(site)
+        async with httpx.AsyncClient() as page_http:
+            service = auto_service(
+                sessions, site=site, page_http=page_http, api=api, memory=ChallengeMemory(seconds=0)
+            )
+            for run in ("a", "b"):
+                summary = await service.collect(target=GENRE_TOP100, run_id=run)
+                assert summary.sources == [f"page 1: api ({SWITCHED_TO_API})"]
+    assert len(site.requests_to(GENRE_TOP100_PATH)) == 4
 
 
 # -- secrets -----------------------------------------------------------------------------------------------
