@@ -16,7 +16,9 @@ from app.sources.beatport.api import BeatportApiClient
 from app.sources.beatport.auth import TokenStore, token_store_for
 from app.sources.beatport.challenges import ChallengeMemory
 from app.sources.beatport.fetcher import BeatportFetcher
+from app.sources.cooldown import Cooldown
 from app.sources.ratelimit import AsyncRateLimiter
+from app.sources.spotify import spotify_quota_key
 
 
 @dataclass
@@ -34,9 +36,12 @@ class Resources:
     schedule_store: ScheduleStore | None = None  # dynamic schedules live in Redis: none in embedded mode
     beatport_api_limiter: AsyncRateLimiter | None = None
     beatport_token_store: TokenStore | None = None
-    token_redis: Redis | None = None
-    # `auto` only: remembers a recent page challenge for every worker (with the token store's Redis).
+    # Shared state of all workers (Beatport token, cooldowns) when REDIS_URL is set.
+    redis: Redis | None = None
+    # `auto` only: remembers a recent page challenge for every worker.
     challenge_memory: ChallengeMemory | None = None
+    # "Spotify's quota is spent until …", seen by every enrichment task (of every worker, with Redis).
+    spotify_quota: Cooldown | None = None
 
     @classmethod
     def open(cls, settings: Settings) -> Resources:
@@ -44,10 +49,9 @@ class Resources:
         api_http: httpx.AsyncClient | None = None
         api_limiter: AsyncRateLimiter | None = None
         token_store: TokenStore | None = None
-        redis: Redis | None = None
+        redis = redis_client(settings) if settings.redis_url else None
         challenges: ChallengeMemory | None = None
         if settings.beatport_source != "pages" and settings.beatport_api_configured:
-            redis = redis_client(settings) if settings.redis_url else None
             api_http = BeatportApiClient.build_client(settings)
             api_limiter = AsyncRateLimiter(settings.beatport_api_requests_per_second)
             token_store = token_store_for(
@@ -68,8 +72,9 @@ class Resources:
             beatport_api_http=api_http,
             beatport_api_limiter=api_limiter,
             beatport_token_store=token_store,
-            token_redis=redis,
+            redis=redis,
             challenge_memory=challenges,
+            spotify_quota=Cooldown(key=spotify_quota_key(settings.spotify_client_id), redis=redis),
             schedule_store=ScheduleStore(redis_client(settings)) if settings.redis_url else None,
         )
 
@@ -98,7 +103,7 @@ class Resources:
             await self.schedule_store.close()
         if self.beatport_api_http is not None:
             await self.beatport_api_http.aclose()
-        if self.token_redis is not None:
-            await self.token_redis.aclose()
+        if self.redis is not None:
+            await self.redis.aclose()
         await self.beatport_http.aclose()
         await self.engine.dispose()

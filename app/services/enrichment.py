@@ -8,6 +8,8 @@ Spotify nothing about tracks already checked.
 
 A quota stop (QUOTA_EXCEEDED, or a Retry-After too long to wait in-call) ends the batch: the summary names
 when Spotify allows requests again and the tracks left, and `resume` (if given) schedules them for then.
+The stop is shared through `quota` (a Redis cooldown per Spotify app): until it ends, every enrichment task
+pauses the same way before sending a request, instead of each spending one on another 429.
 """
 
 from __future__ import annotations
@@ -45,6 +47,7 @@ from app.services.spotify_matching import (
     spotify_artist_name,
     track_fields,
 )
+from app.sources.cooldown import Cooldown
 from app.sources.spotify import SpotifyClient, SpotifyNotFound, SpotifyQuotaExceeded
 
 logger = logging.getLogger(__name__)
@@ -90,12 +93,14 @@ class EnrichmentService:
         progress: ReportProgress = no_progress,
         is_cancelled: CancelCheck = never_cancelled,
         resume: ScheduleResume | None = None,
+        quota: Cooldown | None = None,
     ) -> None:
         self._sessions = sessions
         self._client = client
         self._progress = progress
         self._is_cancelled = is_cancelled
         self._resume = resume
+        self._quota = quota
         # Per run: Spotify artist objects known (fetched now or cached in the database), and our artists'
         # current Spotify links (seeded from the selection, updated as matches are stored).
         self._artists: dict[str, CachedArtist] = {}
@@ -135,11 +140,17 @@ class EnrichmentService:
                     summary.cancelled = True
                     summary.remaining_track_ids = [t.id for t in tracks[index:]]
                     break
-                try:
-                    await self._enrich_one(track, summary)
-                except SpotifyQuotaExceeded as error:
+                stop = await self._quota_in_force()
+                if stop is None:
+                    try:
+                        await self._enrich_one(track, summary)
+                    except SpotifyQuotaExceeded as error:
+                        stop = error
+                        if self._quota is not None:  # every other enrichment task stops asking too
+                            await self._quota.start(until=error.resume_at, note=str(error))
+                if stop is not None:
                     await self._pause(
-                        error, summary, remaining=tracks[index:], only_missing=only_missing, force=force
+                        stop, summary, remaining=tracks[index:], only_missing=only_missing, force=force
                     )
                     break
                 summary.tracks_considered += 1
@@ -152,6 +163,18 @@ class EnrichmentService:
         finally:
             summary.requests_made = self._client.requests_made - requests_before
         return summary
+
+    async def _quota_in_force(self) -> SpotifyQuotaExceeded | None:
+        """The quota stop another task (or an earlier run) met, while it lasts: no request is sent then."""
+        active = await self._quota.active() if self._quota is not None else None
+        if active is None:
+            return None
+        return SpotifyQuotaExceeded(
+            f"not sent: Spotify quota exhausted until {active.until.isoformat(timespec='seconds')} "
+            f"(met by an earlier request: {active.note})",
+            retry_after=(active.until - dt.datetime.now(dt.UTC)).total_seconds(),
+            resume_at=active.until,
+        )
 
     async def _pause(
         self,

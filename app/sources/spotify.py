@@ -21,6 +21,7 @@ import asyncio
 import base64
 import datetime as dt
 import email.utils
+import hashlib
 import logging
 import random
 import threading
@@ -61,6 +62,12 @@ class SpotifyNotConfigured(PermanentSourceError):
     def __init__(self, missing: list[str]) -> None:
         super().__init__(f"Spotify is not configured: set {', '.join(missing)}")
         self.missing = missing
+
+
+def spotify_quota_key(client_id: str | None) -> str:
+    """The Redis key of the quota cooldown: Spotify counts quota per app, so one key per client id (hashed)."""
+    digest = hashlib.sha256((client_id or "").encode()).hexdigest()[:16]
+    return f"cratedigger:spotify:quota-until:{digest}"
 
 
 class SpotifyQuotaExceeded(TransientSourceError):

@@ -58,6 +58,7 @@ async def enrich_spotify_data_task(
             client=client,
             progress=status_store.reporter(context.message.task_id),
             resume=resume,
+            quota=resources.spotify_quota,
         )
         summary = await service.enrich(
             track_ids=track_ids, only_missing=only_missing, limit=limit, force=force

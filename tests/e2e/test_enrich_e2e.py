@@ -216,14 +216,15 @@ def test_quota_exceeded_pauses_and_the_rest_runs_after_retry_after(
     enrich_deployed: Deployed, fake: FakeSpotify
 ) -> None:
     deployed = enrich_deployed
-    tracks = sorted((t for i, t in enumerate(top100()) if kind_of(i) == "isrc"), key=lambda t: t.id)[:5]
+    isrc_tracks = sorted((t for i, t in enumerate(top100()) if kind_of(i) == "isrc"), key=lambda t: t.id)
+    tracks, others = isrc_tracks[:5], isrc_tracks[5:7]
     trap_query = f"isrc:{tracks[2].isrc}"
     tripped = threading.Event()
 
     def quota_on_third_track(request: FakeRequest) -> FakeResponse:
         if request.query.get("q") == [trap_query] and not tripped.is_set():
             tripped.set()
-            return quota_exceeded(retry_after=2)
+            return quota_exceeded(retry_after=6)
         return fake._handle(request)  # everything else as usual
 
     fake.server.add("GET", "/v1/search", quota_on_third_track)
@@ -244,6 +245,16 @@ def test_quota_exceeded_pauses_and_the_rest_runs_after_retry_after(
     assert follow_up["task_name"] == "enrich_spotify_data"
     assert follow_up["state"] == "queued", follow_up  # waiting out Retry-After, not running yet
 
+    # Another enrichment while the quota stop lasts: it pauses at once, asking Spotify nothing.
+    searches_before = len(fake.server.requests_to("/v1/search"))
+    other = finished(deployed, enqueue_enrich(deployed, track_ids=[t.id for t in others], only_missing=False))
+    assert other["state"] == "success", other
+    assert other["result"]["requests_made"] == 0, other
+    assert other["result"]["paused_until"] == result["paused_until"]
+    assert "not sent: Spotify quota exhausted" in other["result"]["paused_reason"]
+    assert len(fake.server.requests_to("/v1/search")) == searches_before
+    other_follow_up = other["result"]["resumed_by_task_id"]
+
     resumed = finished(deployed, follow_up_id, timeout=30)
     assert resumed["state"] == "success", resumed
     assert resumed["result"]["matched_isrc"] == 3 and resumed["result"]["paused_until"] is None
@@ -254,3 +265,4 @@ def test_quota_exceeded_pauses_and_the_rest_runs_after_retry_after(
         f"SELECT count(*) AS n FROM tracks WHERE id IN ({', '.join(map(str, ids))}) AND spotify_id IS NOT NULL",
     )
     assert rows[0]["n"] == 5
+    assert finished(deployed, other_follow_up, timeout=30)["result"]["matched_isrc"] == 2

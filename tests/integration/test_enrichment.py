@@ -16,6 +16,7 @@ from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import pytest
+from redis.asyncio import Redis
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -28,8 +29,9 @@ from app.services.enrichment import EnrichmentService, EnrichmentSummary
 from app.sources.beatport.models import BeatportTrack
 from app.sources.beatport.parsing import parse_html
 from app.sources.beatport.targets import parse_target
+from app.sources.cooldown import Cooldown
 from app.sources.ratelimit import AsyncRateLimiter
-from app.sources.spotify import CREDENTIALS_REJECTED, SpotifyClient
+from app.sources.spotify import CREDENTIALS_REJECTED, SpotifyClient, spotify_quota_key
 from tests.conftest import fresh_pg_database
 from tests.fakes.spotify import (
     FakeSpotify,
@@ -484,6 +486,44 @@ async def test_quota_exceeded_pauses_keeps_work_and_schedules_the_rest(
     async with new_client(fake) as later:
         rest = await enrich(sessions, later, track_ids=remaining)
     assert rest.matched_isrc == 2 and rest.paused_until is None and rest.requests_made == 4
+
+
+async def test_a_quota_stop_is_shared_with_every_enrichment_task(
+    sessions: Sessions, fake: FakeSpotify, redis_url: str
+) -> None:
+    tracks = sorted([bp(1), bp(10), bp(36)], key=lambda t: t.id)
+    for track in tracks:
+        register(fake, track)
+    key = spotify_quota_key("id")
+    # Two workers' views of the same quota, through Redis.
+    redis_a, redis_b = Redis.from_url(redis_url), Redis.from_url(redis_url)
+    try:
+        fake.fail_api(quota_exceeded(retry_after=3600))
+        async with new_client(fake) as client:
+            first = await EnrichmentService(
+                sessions=sessions, client=client, quota=Cooldown(key=key, redis=redis_a)
+            ).enrich(track_ids=[tracks[0].id])
+        assert first.paused_until is not None and first.requests_made == 1 == fake.api_requests
+        assert 3590 <= await redis_a.ttl(key) <= 3600  # it ends by itself when Spotify said
+
+        resume = RecordingResume()
+        async with new_client(fake) as client:
+            second = await EnrichmentService(
+                sessions=sessions, client=client, quota=Cooldown(key=key, redis=redis_b), resume=resume
+            ).enrich(track_ids=[t.id for t in tracks])
+    finally:
+        await redis_a.aclose()
+        await redis_b.aclose()
+    assert fake.api_requests == 1  # the second task asked Spotify nothing
+    assert second.requests_made == 0 and second.tracks_considered == 0
+    assert second.paused_until == first.paused_until
+    assert "not sent: Spotify quota exhausted until" in (second.paused_reason or "")
+    assert "quota exceeded (HTTP 429)" in (second.paused_reason or "")  # what the first task met
+    assert second.remaining_track_ids == [t.id for t in tracks]
+    assert len(resume.calls) == 1 and 3590 <= resume.calls[0]["delay_seconds"] <= 3602
+
+    # Another Spotify app (client id) has its own quota: its tasks are not stopped by this one's.
+    assert spotify_quota_key("other-app") != key
 
 
 async def test_quota_during_artist_lookups_keeps_fetched_artists(
