@@ -17,6 +17,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import math
+import time
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from typing import Any, Protocol
@@ -54,6 +55,9 @@ logger = logging.getLogger(__name__)
 
 SEARCH_LIMIT = 10  # the most a Development Mode app may ask for
 RESUME_MARGIN_SECONDS = 1  # resume a moment after Spotify's Retry-After, not on its edge
+# Share of the task's time budget after which the rest is handed to a follow-up task, so a large selection
+# (2 requests/s is ~7,000 tracks an hour) continues instead of ending in a TimeoutError.
+HAND_OVER_AT = 0.9
 
 
 class ScheduleResume(Protocol):
@@ -94,6 +98,7 @@ class EnrichmentService:
         is_cancelled: CancelCheck = never_cancelled,
         resume: ScheduleResume | None = None,
         quota: Cooldown | None = None,
+        task_timeout_seconds: float | None = None,
     ) -> None:
         self._sessions = sessions
         self._client = client
@@ -101,6 +106,7 @@ class EnrichmentService:
         self._is_cancelled = is_cancelled
         self._resume = resume
         self._quota = quota
+        self._time_budget = task_timeout_seconds * HAND_OVER_AT if task_timeout_seconds else None
         # Per run: Spotify artist objects known (fetched now or cached in the database), and our artists'
         # current Spotify links (seeded from the selection, updated as matches are stored).
         self._artists: dict[str, CachedArtist] = {}
@@ -120,6 +126,7 @@ class EnrichmentService:
         ones only with `only_missing=False`, recorded misses only with `force=True`; at most `limit`.
         """
         summary = EnrichmentSummary()
+        started = time.monotonic()
         requests_before = self._client.requests_made
         self._artists = {}
         self._links = {}
@@ -139,6 +146,22 @@ class EnrichmentService:
                 if await self._is_cancelled():
                     summary.cancelled = True
                     summary.remaining_track_ids = [t.id for t in tracks[index:]]
+                    break
+                elapsed = time.monotonic() - started
+                # At least one track per task, so a follow-up always makes progress.
+                if index > 0 and self._time_budget is not None and elapsed > self._time_budget:
+                    summary.paused_reason = (
+                        f"time budget: stopped after {elapsed:.0f} s of this task's {self._time_budget:.0f} s; "
+                        f"{len(tracks) - index} tracks continue in a follow-up task"
+                    )
+                    logger.info("enrichment %s", summary.paused_reason)
+                    await self._hand_over(
+                        summary,
+                        remaining=tracks[index:],
+                        only_missing=only_missing,
+                        force=force,
+                        delay_seconds=0,
+                    )
                     break
                 stop = await self._quota_in_force()
                 if stop is None:
@@ -190,21 +213,39 @@ class EnrichmentService:
             resume_at = resume_at.replace(microsecond=0) + dt.timedelta(seconds=1)
         summary.paused_until = resume_at.isoformat()
         summary.paused_reason = str(error)
-        summary.remaining_track_ids = [t.id for t in remaining]
         logger.warning(
             "Spotify quota stop with %d tracks left (resume at %s): %s",
             len(remaining),
             summary.paused_until,
             error,
         )
+        wait = (resume_at - dt.datetime.now(dt.UTC)).total_seconds()
+        await self._hand_over(
+            summary,
+            remaining=remaining,
+            only_missing=only_missing,
+            force=force,
+            delay_seconds=max(0, math.ceil(wait)) + RESUME_MARGIN_SECONDS,
+        )
+
+    async def _hand_over(
+        self,
+        summary: EnrichmentSummary,
+        *,
+        remaining: list[TrackForEnrichment],
+        only_missing: bool,
+        force: bool,
+        delay_seconds: int,
+    ) -> None:
+        """Record the tracks left and, when a `resume` is given, enqueue them as a follow-up task."""
+        summary.remaining_track_ids = [t.id for t in remaining]
         if self._resume is None:
             return
-        wait = (resume_at - dt.datetime.now(dt.UTC)).total_seconds()
         summary.resumed_by_task_id = await self._resume(
             track_ids=summary.remaining_track_ids,
             only_missing=only_missing,
             force=force,
-            delay_seconds=max(0, math.ceil(wait)) + RESUME_MARGIN_SECONDS,
+            delay_seconds=delay_seconds,
         )
         logger.info("remaining tracks enqueued as task %s", summary.resumed_by_task_id)
 

@@ -59,6 +59,7 @@ async def enrich_spotify_data_task(
             progress=status_store.reporter(context.message.task_id),
             resume=resume,
             quota=resources.spotify_quota,
+            task_timeout_seconds=resources.settings.enrichment_task_timeout_seconds,
         )
         summary = await service.enrich(
             track_ids=track_ids, only_missing=only_missing, limit=limit, force=force

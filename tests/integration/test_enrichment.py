@@ -12,7 +12,7 @@ import datetime as dt
 import functools
 import itertools
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterable, Iterator
 from typing import Any
 
 import pytest
@@ -86,6 +86,14 @@ def register(
         duration_ms=duration_ms or track.length_ms or 300_000,
         **kwargs,
     )
+
+
+def registered(fake: FakeSpotify, indices: Iterable[int]) -> list[BeatportTrack]:
+    """Top 100 tracks (by index) put on the fake Spotify, in id order (the order enrichment takes them)."""
+    tracks = sorted((bp(i) for i in indices), key=lambda t: t.id)
+    for track in tracks:
+        register(fake, track)
+    return tracks
 
 
 def artist_id(name: str) -> str:
@@ -491,9 +499,7 @@ async def test_quota_exceeded_pauses_keeps_work_and_schedules_the_rest(
 async def test_a_quota_stop_is_shared_with_every_enrichment_task(
     sessions: Sessions, fake: FakeSpotify, redis_url: str
 ) -> None:
-    tracks = sorted([bp(1), bp(10), bp(36)], key=lambda t: t.id)
-    for track in tracks:
-        register(fake, track)
+    tracks = registered(fake, [1, 10, 36])
     key = spotify_quota_key("id")
     # Two workers' views of the same quota, through Redis.
     redis_a, redis_b = Redis.from_url(redis_url), Redis.from_url(redis_url)
@@ -524,6 +530,49 @@ async def test_a_quota_stop_is_shared_with_every_enrichment_task(
 
     # Another Spotify app (client id) has its own quota: its tasks are not stopped by this one's.
     assert spotify_quota_key("other-app") != key
+
+
+async def test_a_selection_longer_than_the_time_budget_continues_in_a_follow_up(
+    sessions: Sessions, fake: FakeSpotify, client: SpotifyClient
+) -> None:
+    tracks = registered(fake, range(8))
+    ids = [t.id for t in tracks]
+    fake.latency = 0.05  # each track takes a few requests, so ~0.1-0.3 s
+    resume = RecordingResume()
+    service = EnrichmentService(
+        sessions=sessions,
+        client=client,
+        resume=resume,
+        task_timeout_seconds=0.5,  # budget: 0.45 s
+    )
+    summary = await service.enrich(track_ids=ids)
+
+    done = summary.tracks_considered
+    assert 1 <= done < len(ids), summary
+    assert summary.paused_until is None  # nothing to wait for: the follow-up starts at once
+    assert (summary.paused_reason or "").startswith("time budget: stopped after")
+    assert f"{len(ids) - done} tracks continue in a follow-up task" in (summary.paused_reason or "")
+    assert summary.remaining_track_ids == ids[done:]
+    assert resume.calls == [
+        {"track_ids": ids[done:], "only_missing": True, "force": False, "delay_seconds": 0}
+    ]
+    assert summary.resumed_by_task_id == "follow-up-1"
+
+    rest = await enrich(sessions, client, track_ids=summary.remaining_track_ids)
+    assert rest.tracks_considered == len(ids) - done and rest.remaining_track_ids == []
+    enriched = [(await track_row(sessions, i)).spotify_enriched_at is not None for i in ids]
+    assert all(enriched)
+
+
+async def test_a_follow_up_always_checks_at_least_one_track(
+    sessions: Sessions, fake: FakeSpotify, client: SpotifyClient
+) -> None:
+    tracks = registered(fake, range(3))
+    resume = RecordingResume()
+    service = EnrichmentService(sessions=sessions, client=client, resume=resume, task_timeout_seconds=1e-6)
+    summary = await service.enrich(track_ids=[t.id for t in tracks])
+    assert summary.tracks_considered == 1  # a budget spent before the first track still makes progress
+    assert resume.calls[0]["track_ids"] == [t.id for t in tracks[1:]]
 
 
 async def test_quota_during_artist_lookups_keeps_fetched_artists(
