@@ -41,8 +41,8 @@ class TrackForEnrichment:
 
 
 @dataclass(frozen=True, slots=True)
-class Selection:
-    tracks: list[TrackForEnrichment]
+class SelectionCount:
+    selectable: int  # tracks the criteria select (after the cursor), before any limit
     skipped_already_enriched: int  # in scope, but left alone because of their recorded state
 
 
@@ -62,38 +62,68 @@ def _skipped_methods(*, only_missing: bool, force: bool) -> list[str]:
     return skipped
 
 
+def _conditions(
+    *, track_ids: Sequence[int] | None, only_missing: bool, force: bool, after_id: int | None
+) -> tuple[ColumnElement[bool], ColumnElement[bool] | None]:
+    """(scope, skipped): the tracks asked about, and which of them a run leaves alone (None: none)."""
+    scope: ColumnElement[bool] = Track.id.in_(list(track_ids)) if track_ids is not None else true()
+    if after_id is not None:
+        scope = and_(scope, Track.id > after_id)
+    skipped_methods = _skipped_methods(only_missing=only_missing, force=force)
+    # NULL (never checked) is never skipped.
+    skipped = Track.spotify_match_method.in_(skipped_methods) if skipped_methods else None
+    return scope, skipped
+
+
+async def count_selection(
+    session: AsyncSession,
+    *,
+    track_ids: Sequence[int] | None,
+    only_missing: bool,
+    force: bool,
+    after_id: int | None = None,
+) -> SelectionCount:
+    """How many tracks `select_tracks` would give with no limit, and how many in scope it leaves alone."""
+    scope, skipped = _conditions(
+        track_ids=track_ids, only_missing=only_missing, force=force, after_id=after_id
+    )
+    in_scope = select(func.count()).select_from(Track).where(scope)
+    total = int((await session.execute(in_scope)).scalar_one())
+    left_alone = 0
+    if skipped is not None:
+        left_alone = int((await session.execute(in_scope.where(skipped))).scalar_one())
+    return SelectionCount(selectable=total - left_alone, skipped_already_enriched=left_alone)
+
+
 async def select_tracks(
     session: AsyncSession,
     *,
     track_ids: Sequence[int] | None,
     only_missing: bool,
     force: bool,
+    after_id: int | None = None,
     limit: int | None,
-) -> Selection:
-    """Tracks to check on Spotify, in id order, and how many in scope were skipped because of their state.
+) -> list[TrackForEnrichment]:
+    """Tracks to check on Spotify, in id order, after `after_id` (a keyset cursor), at most `limit`.
 
     Scope: `track_ids` (unknown ids are ignored) or every track. Never-checked tracks are always selected;
     matched ones only with `only_missing=False`; recorded misses only with `force=True`.
-    `limit` caps the number selected (the skipped count is over the whole scope).
     """
-    scope: ColumnElement[bool] = Track.id.in_(list(track_ids)) if track_ids is not None else true()
+    scope, skipped = _conditions(
+        track_ids=track_ids, only_missing=only_missing, force=force, after_id=after_id
+    )
     query = (
         select(Track)
         .options(selectinload(Track.artist_links).selectinload(TrackArtist.artist))
         .where(scope)
         .order_by(Track.id)
     )
-    skipped = 0
-    skipped_methods = _skipped_methods(only_missing=only_missing, force=force)
-    if skipped_methods:
-        is_skipped = Track.spotify_match_method.in_(skipped_methods)  # NULL (never checked) is never skipped
-        counted = select(func.count()).select_from(Track).where(scope, is_skipped)
-        skipped = int((await session.execute(counted)).scalar_one())
-        query = query.where(or_(Track.spotify_match_method.is_(None), ~is_skipped))
+    if skipped is not None:
+        query = query.where(or_(Track.spotify_match_method.is_(None), ~skipped))
     if limit is not None:
         query = query.limit(limit)
     rows = (await session.execute(query)).scalars().all()
-    return Selection(tracks=[_for_enrichment(t) for t in rows], skipped_already_enriched=skipped)
+    return [_for_enrichment(t) for t in rows]
 
 
 def _for_enrichment(track: Track) -> TrackForEnrichment:

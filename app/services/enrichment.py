@@ -14,12 +14,14 @@ pauses the same way before sending a request, instead of each spending one on an
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import datetime as dt
 import logging
 import math
 import time
-from collections.abc import Iterable
-from dataclasses import asdict, dataclass, field
+from collections.abc import AsyncGenerator, Iterable
+from dataclasses import asdict, dataclass
 from typing import Any, Protocol
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -30,6 +32,7 @@ from app.db.enrichment import (
     CachedArtist,
     TrackForEnrichment,
     cached_artists,
+    count_selection,
     save_artist,
     save_match,
     save_miss,
@@ -58,14 +61,27 @@ RESUME_MARGIN_SECONDS = 1  # resume a moment after Spotify's Retry-After, not on
 # Share of the task's time budget after which the rest is handed to a follow-up task, so a large selection
 # (2 requests/s is ~7,000 tracks an hour) continues instead of ending in a TimeoutError.
 HAND_OVER_AT = 0.9
+SELECTION_CHUNK = 500  # tracks loaded per query
+
+
+@dataclass(frozen=True, slots=True)
+class EnrichRequest:
+    """What a run is asked to check; a follow-up task gets the same request after the last track decided."""
+
+    track_ids: list[int] | None
+    only_missing: bool
+    force: bool
+    limit: int | None
+    after_id: int | None
+
+    def as_kwargs(self) -> dict[str, Any]:
+        return asdict(self)
 
 
 class ScheduleResume(Protocol):
-    """Enqueue the rest of a paused batch to run after `delay_seconds`; returns the new task's id."""
+    """Enqueue a follow-up task for `request` to run after `delay_seconds`; returns the new task's id."""
 
-    async def __call__(
-        self, *, track_ids: list[int], only_missing: bool, force: bool, delay_seconds: int
-    ) -> str: ...
+    async def __call__(self, request: EnrichRequest, *, delay_seconds: int) -> str: ...
 
 
 @dataclass
@@ -80,7 +96,8 @@ class EnrichmentSummary:
     requests_made: int = 0
     paused_until: str | None = None
     paused_reason: str | None = None
-    remaining_track_ids: list[int] = field(default_factory=list)
+    remaining_tracks: int = 0  # selected but not checked when the run stopped early
+    continue_after_id: int | None = None  # where a follow-up of a run that stopped early starts
     resumed_by_task_id: str | None = None
     cancelled: bool = False
 
@@ -99,6 +116,7 @@ class EnrichmentService:
         resume: ScheduleResume | None = None,
         quota: Cooldown | None = None,
         task_timeout_seconds: float | None = None,
+        selection_chunk: int = SELECTION_CHUNK,
     ) -> None:
         self._sessions = sessions
         self._client = client
@@ -106,6 +124,7 @@ class EnrichmentService:
         self._is_cancelled = is_cancelled
         self._resume = resume
         self._quota = quota
+        self._chunk = selection_chunk
         self._time_budget = task_timeout_seconds * HAND_OVER_AT if task_timeout_seconds else None
         # Per run: Spotify artist objects known (fetched now or cached in the database), and our artists'
         # current Spotify links (seeded from the selection, updated as matches are stored).
@@ -119,73 +138,100 @@ class EnrichmentService:
         only_missing: bool = True,
         limit: int | None = None,
         force: bool = False,
+        after_id: int | None = None,
     ) -> EnrichmentSummary:
         """Check the selected tracks on Spotify and store each decision.
 
         Selection (see `select_tracks`): `track_ids` or every track; never-checked tracks always, matched
-        ones only with `only_missing=False`, recorded misses only with `force=True`; at most `limit`.
+        ones only with `only_missing=False`, recorded misses only with `force=True`; at most `limit`; in id
+        order after `after_id` (where a follow-up task continues). Tracks are loaded a chunk at a time.
         """
+        request = EnrichRequest(
+            track_ids=track_ids, only_missing=only_missing, force=force, limit=limit, after_id=after_id
+        )
         summary = EnrichmentSummary()
         started = time.monotonic()
         requests_before = self._client.requests_made
         self._artists = {}
         self._links = {}
         async with self._sessions() as session:
-            selection = await select_tracks(
-                session, track_ids=track_ids, only_missing=only_missing, force=force, limit=limit
+            counted = await count_selection(
+                session, track_ids=track_ids, only_missing=only_missing, force=force, after_id=after_id
             )
-        tracks = selection.tracks
-        summary.skipped_already_enriched = selection.skipped_already_enriched
-        summary.tracks_selected = total = len(tracks)
-        for track in tracks:
-            for credit in (*track.artists, *track.remixers):
-                self._links.setdefault(credit.id, credit.spotify_id)
+        total = counted.selectable if limit is None else min(limit, counted.selectable)
+        summary.skipped_already_enriched = counted.skipped_already_enriched
+        summary.tracks_selected = total
         await self._progress(done=0, total=total, message=f"0/{total} tracks checked on Spotify")
+        last_done = after_id  # the cursor: every selected track up to here has been decided
+        index = 0
         try:
-            for index, track in enumerate(tracks):
-                if await self._is_cancelled():
-                    summary.cancelled = True
-                    summary.remaining_track_ids = [t.id for t in tracks[index:]]
-                    break
-                elapsed = time.monotonic() - started
-                # At least one track per task, so a follow-up always makes progress.
-                if index > 0 and self._time_budget is not None and elapsed > self._time_budget:
-                    summary.paused_reason = (
-                        f"time budget: stopped after {elapsed:.0f} s of this task's {self._time_budget:.0f} s; "
-                        f"{len(tracks) - index} tracks continue in a follow-up task"
+            async with contextlib.aclosing(self._selected(request, total=total)) as selected:
+                async for track in selected:
+                    if await self._is_cancelled():
+                        summary.cancelled = True
+                        self._note_remaining(summary, remaining=total - index, after_id=last_done)
+                        break
+                    elapsed = time.monotonic() - started
+                    # At least one track per task, so a follow-up always makes progress.
+                    if index > 0 and self._time_budget is not None and elapsed > self._time_budget:
+                        summary.paused_reason = (
+                            f"time budget: stopped after {elapsed:.0f} s of this task's "
+                            f"{self._time_budget:.0f} s; {total - index} tracks continue in a follow-up task"
+                        )
+                        logger.info("enrichment %s", summary.paused_reason)
+                        await self._hand_over(
+                            summary, request, remaining=total - index, after_id=last_done, delay_seconds=0
+                        )
+                        break
+                    stop = await self._quota_in_force()
+                    if stop is None:
+                        try:
+                            await self._enrich_one(track, summary)
+                        except SpotifyQuotaExceeded as error:
+                            stop = error
+                            if self._quota is not None:  # every other enrichment task stops asking too
+                                await self._quota.start(until=error.resume_at, note=str(error))
+                    if stop is not None:
+                        await self._pause(stop, summary, request, remaining=total - index, after_id=last_done)
+                        break
+                    index += 1
+                    last_done = track.id
+                    summary.tracks_considered += 1
+                    matched = summary.matched_isrc + summary.matched_search
+                    await self._progress(
+                        done=index,
+                        total=total,
+                        message=f"{index}/{total} tracks checked on Spotify ({matched} matched, "
+                        f"{summary.unmatched} not found)",
                     )
-                    logger.info("enrichment %s", summary.paused_reason)
-                    await self._hand_over(
-                        summary,
-                        remaining=tracks[index:],
-                        only_missing=only_missing,
-                        force=force,
-                        delay_seconds=0,
-                    )
-                    break
-                stop = await self._quota_in_force()
-                if stop is None:
-                    try:
-                        await self._enrich_one(track, summary)
-                    except SpotifyQuotaExceeded as error:
-                        stop = error
-                        if self._quota is not None:  # every other enrichment task stops asking too
-                            await self._quota.start(until=error.resume_at, note=str(error))
-                if stop is not None:
-                    await self._pause(
-                        stop, summary, remaining=tracks[index:], only_missing=only_missing, force=force
-                    )
-                    break
-                summary.tracks_considered += 1
-                await self._progress(
-                    done=index + 1,
-                    total=total,
-                    message=f"{index + 1}/{total} tracks checked on Spotify "
-                    f"({summary.matched_isrc + summary.matched_search} matched, {summary.unmatched} not found)",
-                )
         finally:
             summary.requests_made = self._client.requests_made - requests_before
         return summary
+
+    async def _selected(
+        self, request: EnrichRequest, *, total: int
+    ) -> AsyncGenerator[TrackForEnrichment, None]:
+        """The selection in id order, a chunk of tracks per query, so memory does not grow with it."""
+        cursor, given = request.after_id, 0
+        while given < total:
+            async with self._sessions() as session:
+                chunk = await select_tracks(
+                    session,
+                    track_ids=request.track_ids,
+                    only_missing=request.only_missing,
+                    force=request.force,
+                    after_id=cursor,
+                    limit=min(self._chunk, total - given),
+                )
+            if not chunk:
+                return
+            for track in chunk:
+                for credit in (*track.artists, *track.remixers):
+                    self._links.setdefault(credit.id, credit.spotify_id)
+            for track in chunk:
+                yield track
+                given += 1
+            cursor = chunk[-1].id
 
     async def _quota_in_force(self) -> SpotifyQuotaExceeded | None:
         """The quota stop another task (or an earlier run) met, while it lasts: no request is sent then."""
@@ -203,10 +249,10 @@ class EnrichmentService:
         self,
         error: SpotifyQuotaExceeded,
         summary: EnrichmentSummary,
+        request: EnrichRequest,
         *,
-        remaining: list[TrackForEnrichment],
-        only_missing: bool,
-        force: bool,
+        remaining: int,
+        after_id: int | None,
     ) -> None:
         resume_at = error.resume_at
         if resume_at.microsecond:  # whole seconds for people, never earlier than Spotify said
@@ -215,38 +261,41 @@ class EnrichmentService:
         summary.paused_reason = str(error)
         logger.warning(
             "Spotify quota stop with %d tracks left (resume at %s): %s",
-            len(remaining),
+            remaining,
             summary.paused_until,
             error,
         )
         wait = (resume_at - dt.datetime.now(dt.UTC)).total_seconds()
         await self._hand_over(
             summary,
+            request,
             remaining=remaining,
-            only_missing=only_missing,
-            force=force,
+            after_id=after_id,
             delay_seconds=max(0, math.ceil(wait)) + RESUME_MARGIN_SECONDS,
         )
+
+    @staticmethod
+    def _note_remaining(summary: EnrichmentSummary, *, remaining: int, after_id: int | None) -> None:
+        summary.remaining_tracks = remaining
+        summary.continue_after_id = after_id
 
     async def _hand_over(
         self,
         summary: EnrichmentSummary,
+        request: EnrichRequest,
         *,
-        remaining: list[TrackForEnrichment],
-        only_missing: bool,
-        force: bool,
+        remaining: int,
+        after_id: int | None,
         delay_seconds: int,
     ) -> None:
-        """Record the tracks left and, when a `resume` is given, enqueue them as a follow-up task."""
-        summary.remaining_track_ids = [t.id for t in remaining]
+        """Record what is left and, when a `resume` is given, enqueue the same request after the cursor."""
+        self._note_remaining(summary, remaining=remaining, after_id=after_id)
         if self._resume is None:
             return
-        summary.resumed_by_task_id = await self._resume(
-            track_ids=summary.remaining_track_ids,
-            only_missing=only_missing,
-            force=force,
-            delay_seconds=delay_seconds,
+        follow_up = dataclasses.replace(
+            request, limit=None if request.limit is None else remaining, after_id=after_id
         )
+        summary.resumed_by_task_id = await self._resume(follow_up, delay_seconds=delay_seconds)
         logger.info("remaining tracks enqueued as task %s", summary.resumed_by_task_id)
 
     async def _enrich_one(self, track: TrackForEnrichment, summary: EnrichmentSummary) -> None:

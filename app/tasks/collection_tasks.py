@@ -7,7 +7,7 @@ from taskiq import Context
 from app.broker import broker, settings, status_store
 from app.resources import Resources
 from app.services.collection import CollectionService
-from app.services.enrichment import EnrichmentService
+from app.services.enrichment import EnrichmentService, EnrichRequest
 from app.sources.beatport.targets import parse_target
 from app.sources.spotify import SpotifyClient
 from app.tasks.deps import ContextDep, ResourcesDep
@@ -43,14 +43,17 @@ async def enrich_spotify_data_task(
     only_missing: bool = True,
     limit: int | None = None,
     force: bool = False,
+    after_id: int | None = None,
     resources: Resources = ResourcesDep,
     context: Context = ContextDep,
 ) -> dict[str, Any]:
-    """Match collected tracks on Spotify and store what is found; a quota stop re-enqueues the rest, delayed."""
+    """Match collected tracks on Spotify and store what is found. A quota stop (delayed) or the time budget
+    (at once) re-enqueues the same request after the last track decided (`after_id`)."""
 
-    async def resume(*, track_ids: list[int], only_missing: bool, force: bool, delay_seconds: int) -> str:
+    async def resume(request: EnrichRequest, *, delay_seconds: int) -> str:
         kicker = enrich_spotify_data_task.kicker().with_labels(delay=delay_seconds)
-        return (await kicker.kiq(track_ids=track_ids, only_missing=only_missing, force=force)).task_id
+        follow_up_id: str = (await kicker.kiq(**request.as_kwargs())).task_id
+        return follow_up_id
 
     async with SpotifyClient.from_settings(resources.settings, limiter=resources.spotify_limiter) as client:
         service = EnrichmentService(
@@ -62,6 +65,6 @@ async def enrich_spotify_data_task(
             task_timeout_seconds=resources.settings.enrichment_task_timeout_seconds,
         )
         summary = await service.enrich(
-            track_ids=track_ids, only_missing=only_missing, limit=limit, force=force
+            track_ids=track_ids, only_missing=only_missing, limit=limit, force=force, after_id=after_id
         )
     return summary.as_dict()

@@ -237,7 +237,7 @@ def test_quota_exceeded_pauses_and_the_rest_runs_after_retry_after(
     assert tripped.is_set()
     assert result["matched_isrc"] == 2
     assert result["paused_until"] is not None and "quota exceeded" in result["paused_reason"]
-    assert result["remaining_track_ids"] == ids[2:]
+    assert result["remaining_tracks"] == 3 and result["continue_after_id"] == ids[1]
     follow_up_id = result["resumed_by_task_id"]
     assert follow_up_id
 

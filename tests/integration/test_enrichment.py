@@ -25,7 +25,7 @@ from app.db.catalog import store_tracks
 from app.db.models import Artist, Track
 from app.db.session import create_engine, create_sessionmaker
 from app.errors import PermanentSourceError
-from app.services.enrichment import EnrichmentService, EnrichmentSummary
+from app.services.enrichment import EnrichmentService, EnrichmentSummary, EnrichRequest
 from app.sources.beatport.models import BeatportTrack
 from app.sources.beatport.parsing import parse_html
 from app.sources.beatport.targets import parse_target
@@ -198,18 +198,13 @@ class RecordingResume:
     def __init__(self) -> None:
         self.calls: list[dict[str, Any]] = []
 
-    async def __call__(
-        self, *, track_ids: list[int], only_missing: bool, force: bool, delay_seconds: int
-    ) -> str:
-        self.calls.append(
-            {
-                "track_ids": track_ids,
-                "only_missing": only_missing,
-                "force": force,
-                "delay_seconds": delay_seconds,
-            }
-        )
+    async def __call__(self, request: EnrichRequest, *, delay_seconds: int) -> str:
+        self.calls.append({**request.as_kwargs(), "delay_seconds": delay_seconds})
         return f"follow-up-{len(self.calls)}"
+
+    def follow_up(self, index: int = -1) -> dict[str, Any]:
+        """The arguments the follow-up task would run `enrich` with."""
+        return {k: v for k, v in self.calls[index].items() if k != "delay_seconds"}
 
 
 # -- matching ----------------------------------------------------------------------------------------------
@@ -475,13 +470,14 @@ async def test_quota_exceeded_pauses_keeps_work_and_schedules_the_rest(
     resume_at = dt.datetime.fromisoformat(summary.paused_until)
     expected = dt.datetime.now(dt.UTC) + dt.timedelta(hours=1)
     assert abs((resume_at - expected).total_seconds()) < 5
-    remaining = [t.id for t in tracks[1:]]
-    assert summary.remaining_track_ids == remaining
+    assert summary.remaining_tracks == 2 and summary.continue_after_id == tracks[0].id
     assert resume.calls == [
         {
-            "track_ids": remaining,
+            "track_ids": [t.id for t in tracks],  # the same request, continued after the last track decided
             "only_missing": True,
             "force": False,
+            "limit": None,
+            "after_id": tracks[0].id,
             "delay_seconds": resume.calls[0]["delay_seconds"],
         }
     ]
@@ -492,8 +488,13 @@ async def test_quota_exceeded_pauses_keeps_work_and_schedules_the_rest(
 
     # The follow-up (a new task, so a new client) picks up exactly the rest.
     async with new_client(fake) as later:
-        rest = await enrich(sessions, later, track_ids=remaining)
-    assert rest.matched_isrc == 2 and rest.paused_until is None and rest.requests_made == 4
+        rest = await enrich(sessions, later, **resume.follow_up())
+    assert (
+        rest.tracks_selected == 2
+        and rest.matched_isrc == 2
+        and rest.paused_until is None
+        and rest.requests_made == 4
+    )
 
 
 async def test_a_quota_stop_is_shared_with_every_enrichment_task(
@@ -525,7 +526,7 @@ async def test_a_quota_stop_is_shared_with_every_enrichment_task(
     assert second.paused_until == first.paused_until
     assert "not sent: Spotify quota exhausted until" in (second.paused_reason or "")
     assert "quota exceeded (HTTP 429)" in (second.paused_reason or "")  # what the first task met
-    assert second.remaining_track_ids == [t.id for t in tracks]
+    assert second.remaining_tracks == 3 and second.continue_after_id is None
     assert len(resume.calls) == 1 and 3590 <= resume.calls[0]["delay_seconds"] <= 3602
 
     # Another Spotify app (client id) has its own quota: its tasks are not stopped by this one's.
@@ -552,14 +553,22 @@ async def test_a_selection_longer_than_the_time_budget_continues_in_a_follow_up(
     assert summary.paused_until is None  # nothing to wait for: the follow-up starts at once
     assert (summary.paused_reason or "").startswith("time budget: stopped after")
     assert f"{len(ids) - done} tracks continue in a follow-up task" in (summary.paused_reason or "")
-    assert summary.remaining_track_ids == ids[done:]
+    assert summary.remaining_tracks == len(ids) - done
+    assert summary.continue_after_id == ids[done - 1]
     assert resume.calls == [
-        {"track_ids": ids[done:], "only_missing": True, "force": False, "delay_seconds": 0}
+        {
+            "track_ids": ids,
+            "only_missing": True,
+            "force": False,
+            "limit": None,
+            "after_id": ids[done - 1],
+            "delay_seconds": 0,
+        }
     ]
     assert summary.resumed_by_task_id == "follow-up-1"
 
-    rest = await enrich(sessions, client, track_ids=summary.remaining_track_ids)
-    assert rest.tracks_considered == len(ids) - done and rest.remaining_track_ids == []
+    rest = await enrich(sessions, client, **resume.follow_up())
+    assert rest.tracks_considered == len(ids) - done and rest.remaining_tracks == 0
     enriched = [(await track_row(sessions, i)).spotify_enriched_at is not None for i in ids]
     assert all(enriched)
 
@@ -572,7 +581,50 @@ async def test_a_follow_up_always_checks_at_least_one_track(
     service = EnrichmentService(sessions=sessions, client=client, resume=resume, task_timeout_seconds=1e-6)
     summary = await service.enrich(track_ids=[t.id for t in tracks])
     assert summary.tracks_considered == 1  # a budget spent before the first track still makes progress
-    assert resume.calls[0]["track_ids"] == [t.id for t in tracks[1:]]
+    assert resume.follow_up()["after_id"] == tracks[0].id
+
+
+async def test_an_open_selection_continues_by_cursor_with_the_limit_left(
+    sessions: Sessions, fake: FakeSpotify, client: SpotifyClient
+) -> None:
+    # Nothing is registered on Spotify: every track is a quick miss. Each task checks one track, then
+    # hands over, as a chain of tasks on a large catalogue would.
+    resume = RecordingResume()
+
+    def one_track_per_task() -> EnrichmentService:
+        return EnrichmentService(sessions=sessions, client=client, resume=resume, task_timeout_seconds=1e-6)
+
+    first = await one_track_per_task().enrich(limit=4)  # no track ids: the 4 lowest never-checked ids
+    assert first.tracks_selected == 4 and first.tracks_considered == 1
+    while resume.calls and len(resume.calls) < 10 and resume.calls[-1]["limit"] > 1:
+        await one_track_per_task().enrich(**resume.follow_up())
+    async with sessions() as session:
+        all_ids = list((await session.execute(select(Track.id).order_by(Track.id))).scalars())
+    assert [c["track_ids"] for c in resume.calls] == [None, None, None]  # never a list of ids
+    assert [(c["limit"], c["after_id"]) for c in resume.calls] == [
+        (3, all_ids[0]),
+        (2, all_ids[1]),
+        (1, all_ids[2]),
+    ]
+    last = await one_track_per_task().enrich(**resume.follow_up())
+    assert last.tracks_considered == 1 and last.resumed_by_task_id is None  # the chain ends
+    checked = [(await track_row(sessions, i)).spotify_enriched_at is not None for i in all_ids]
+    assert checked == [True] * 4 + [False] * (len(all_ids) - 4)
+
+
+async def test_a_selection_larger_than_a_chunk_is_read_a_chunk_at_a_time(
+    sessions: Sessions, fake: FakeSpotify, client: SpotifyClient
+) -> None:
+    progress: list[tuple[int, int | None]] = []
+
+    async def record(*, done: int, total: int | None, message: str) -> None:
+        progress.append((done, total))
+
+    tracks = registered(fake, range(7))
+    service = EnrichmentService(sessions=sessions, client=client, progress=record, selection_chunk=3)
+    summary = await service.enrich(track_ids=[t.id for t in tracks])
+    assert summary.tracks_selected == summary.tracks_considered == summary.matched_isrc == 7
+    assert progress == [(n, 7) for n in range(8)]
 
 
 async def test_quota_during_artist_lookups_keeps_fetched_artists(
@@ -584,7 +636,8 @@ async def test_quota_during_artist_lookups_keeps_fetched_artists(
 
     async with new_client(fake) as client:
         paused = await enrich(sessions, client, track_ids=[track.id])
-    assert paused.paused_until is not None and paused.remaining_track_ids == [track.id]
+    assert paused.paused_until is not None and paused.remaining_tracks == 1
+    assert paused.continue_after_id is None  # the follow-up starts at the beginning of the request
     assert paused.matched_isrc == 0 and paused.artists_fetched == 1
     assert (await track_row(sessions, track.id)).spotify_enriched_at is None  # checked again on resume
     mili = await artist_row(sessions, track.artists[0].id)
@@ -592,7 +645,7 @@ async def test_quota_during_artist_lookups_keeps_fetched_artists(
 
     fake.server.clear()
     async with new_client(fake) as client:
-        resumed = await enrich(sessions, client, track_ids=paused.remaining_track_ids)
+        resumed = await enrich(sessions, client, track_ids=[track.id])
     assert resumed.matched_isrc == 1 and resumed.artists_fetched == 2  # Mili is not asked for again
     artist_paths = [r.path for r in fake.server.requests if r.path.startswith("/v1/artists/")]
     assert f"/v1/artists/{artist_id('Mili')}" not in artist_paths
