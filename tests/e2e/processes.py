@@ -53,7 +53,8 @@ class ServiceProcess:
         )
 
     def log(self) -> str:
-        self._log.flush()
+        if not self._log.closed:  # still readable after stop()
+            self._log.flush()
         return self.log_path.read_text(errors="replace")
 
     def signal(self, sig: int) -> None:
