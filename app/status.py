@@ -68,6 +68,7 @@ class HashBackend(Protocol):
     async def get_value(self, key: str) -> str | None: ...
     async def set_value(self, key: str, value: str, *, ttl: int) -> None: ...
     async def delete_if_equal(self, key: str, value: str) -> None: ...
+    async def replace_if_equal(self, key: str, old: str, new: str, *, ttl: int) -> bool: ...
     async def close(self) -> None: ...
 
 
@@ -110,12 +111,19 @@ class RedisHashes:
     async def delete_if_equal(self, key: str, value: str) -> None:
         await self._redis.eval(_DELETE_IF_EQUAL, 1, key, value)
 
+    async def replace_if_equal(self, key: str, old: str, new: str, *, ttl: int) -> bool:
+        return bool(await self._redis.eval(_REPLACE_IF_EQUAL, 1, key, old, new, str(ttl)))
+
     async def close(self) -> None:
         await self._redis.aclose()
 
 
 _DELETE_IF_EQUAL = (
     "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0"
+)
+_REPLACE_IF_EQUAL = (
+    "if redis.call('GET', KEYS[1]) == ARGV[1] then "
+    "redis.call('SET', KEYS[1], ARGV[2], 'EX', ARGV[3]) return 1 end return 0"
 )
 
 
@@ -152,6 +160,12 @@ class MemoryHashes:
     async def delete_if_equal(self, key: str, value: str) -> None:
         if self._values.get(key) == value:
             del self._values[key]
+
+    async def replace_if_equal(self, key: str, old: str, new: str, *, ttl: int) -> bool:
+        if self._values.get(key) != old:
+            return False
+        self._values[key] = new
+        return True
 
     async def close(self) -> None:
         self._data.clear()
@@ -281,6 +295,11 @@ class StatusStore:
 
     async def release_active(self, fingerprint: str, task_id: str) -> None:
         await self._backend.delete_if_equal(DEDUPE_PREFIX + fingerprint, task_id)
+
+    async def hand_over_active(self, fingerprint: str, *, from_task_id: str, to_task_id: str) -> bool:
+        """Pass `from_task_id`'s claim to its follow-up task, which then answers identical requests."""
+        key = DEDUPE_PREFIX + fingerprint
+        return await self._backend.replace_if_equal(key, from_task_id, to_task_id, ttl=self._ttl)
 
     # -- reading --------------------------------------------------------------------------------------------
     async def get(self, task_id: str) -> TaskStatus | None:

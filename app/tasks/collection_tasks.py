@@ -11,6 +11,7 @@ from app.services.enrichment import EnrichmentService, EnrichRequest
 from app.sources.beatport.targets import parse_target
 from app.sources.spotify import SpotifyClient
 from app.tasks.deps import ContextDep, ResourcesDep
+from app.tasks.enqueue import enqueue_follow_up
 
 
 @broker.task(task_name="collect_bp_tracks", timeout=settings.collection_task_timeout_seconds)
@@ -51,9 +52,12 @@ async def enrich_spotify_data_task(
     (at once) re-enqueues the same request after the last track decided (`after_id`)."""
 
     async def resume(request: EnrichRequest, *, delay_seconds: int) -> str:
-        kicker = enrich_spotify_data_task.kicker().with_labels(delay=delay_seconds)
-        follow_up_id: str = (await kicker.kiq(**request.as_kwargs())).task_id
-        return follow_up_id
+        return await enqueue_follow_up(
+            enrich_spotify_data_task,
+            after=context.message,
+            delay_seconds=delay_seconds,
+            **request.as_kwargs(),
+        )
 
     async with SpotifyClient.from_settings(resources.settings, limiter=resources.spotify_limiter) as client:
         service = EnrichmentService(

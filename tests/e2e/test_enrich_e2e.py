@@ -244,6 +244,12 @@ def test_quota_exceeded_pauses_and_the_rest_runs_after_retry_after(
     follow_up = status(deployed, follow_up_id)
     assert follow_up["task_name"] == "enrich_spotify_data"
     assert follow_up["state"] == "queued", follow_up  # waiting out Retry-After, not running yet
+    # The same request again while its work waits: the follow-up holds the request's duplicate claim.
+    repeat = httpx.post(
+        f"{deployed.base}/collect/spotify/enrich", json={"track_ids": ids, "only_missing": False}, timeout=10
+    )
+    assert repeat.status_code == 200, repeat.text
+    assert repeat.json()["task_id"] == follow_up_id and repeat.json()["duplicate_of_active"] is True
 
     # Another enrichment while the quota stop lasts: it pauses at once, asking Spotify nothing.
     searches_before = len(fake.server.requests_to("/v1/search"))
@@ -265,4 +271,10 @@ def test_quota_exceeded_pauses_and_the_rest_runs_after_retry_after(
         f"SELECT count(*) AS n FROM tracks WHERE id IN ({', '.join(map(str, ids))}) AND spotify_id IS NOT NULL",
     )
     assert rows[0]["n"] == 5
+    # Once the follow-up has finished, the claim is free: the same request is a new task.
+    again = httpx.post(
+        f"{deployed.base}/collect/spotify/enrich", json={"track_ids": ids, "only_missing": False}, timeout=10
+    )
+    assert again.status_code == 202, again.text
+    assert finished(deployed, again.json()["task_id"])["state"] == "success"
     assert finished(deployed, other_follow_up, timeout=30)["result"]["matched_isrc"] == 2
