@@ -59,7 +59,8 @@ logger = logging.getLogger(__name__)
 SEARCH_LIMIT = 10  # the most a Development Mode app may ask for
 RESUME_MARGIN_SECONDS = 1  # resume a moment after Spotify's Retry-After, not on its edge
 # Share of the task's time budget after which the rest is handed to a follow-up task, so a large selection
-# (2 requests/s is ~7,000 tracks an hour) continues instead of ending in a TimeoutError.
+# (2 requests/s is ~7,000 tracks an hour) continues instead of ending in a TimeoutError. Sooner if the next
+# track might not fit: twice the slowest track so far must still fit in the budget.
 HAND_OVER_AT = 0.9
 SELECTION_CHUNK = 500  # tracks loaded per query
 
@@ -125,7 +126,7 @@ class EnrichmentService:
         self._resume = resume
         self._quota = quota
         self._chunk = selection_chunk
-        self._time_budget = task_timeout_seconds * HAND_OVER_AT if task_timeout_seconds else None
+        self._timeout = task_timeout_seconds
         # Per run: Spotify artist objects known (fetched now or cached in the database), and our artists'
         # current Spotify links (seeded from the selection, updated as matches are stored).
         self._artists: dict[str, CachedArtist] = {}
@@ -163,6 +164,7 @@ class EnrichmentService:
         summary.tracks_selected = total
         await self._progress(done=0, total=total, message=f"0/{total} tracks checked on Spotify")
         last_done = after_id  # the cursor: every selected track up to here has been decided
+        slowest_track = 0.0
         index = 0
         try:
             async with contextlib.aclosing(self._selected(request, total=total)) as selected:
@@ -173,16 +175,17 @@ class EnrichmentService:
                         break
                     elapsed = time.monotonic() - started
                     # At least one track per task, so a follow-up always makes progress.
-                    if index > 0 and self._time_budget is not None and elapsed > self._time_budget:
+                    if index > 0 and self._out_of_time(elapsed, slowest_track):
                         summary.paused_reason = (
-                            f"time budget: stopped after {elapsed:.0f} s of this task's "
-                            f"{self._time_budget:.0f} s; {total - index} tracks continue in a follow-up task"
+                            f"time budget: stopped after {elapsed:.1f} s of this task's {self._timeout:.0f} s; "
+                            f"{total - index} tracks continue in a follow-up task"
                         )
                         logger.info("enrichment %s", summary.paused_reason)
                         await self._hand_over(
                             summary, request, remaining=total - index, after_id=last_done, delay_seconds=0
                         )
                         break
+                    track_started = time.monotonic()
                     stop = await self._quota_in_force()
                     if stop is None:
                         try:
@@ -196,6 +199,7 @@ class EnrichmentService:
                         break
                     index += 1
                     last_done = track.id
+                    slowest_track = max(slowest_track, time.monotonic() - track_started)
                     summary.tracks_considered += 1
                     matched = summary.matched_isrc + summary.matched_search
                     await self._progress(
@@ -232,6 +236,11 @@ class EnrichmentService:
                 yield track
                 given += 1
             cursor = chunk[-1].id
+
+    def _out_of_time(self, elapsed: float, slowest_track: float) -> bool:
+        if self._timeout is None:
+            return False
+        return elapsed > self._timeout * HAND_OVER_AT or elapsed + 2 * slowest_track > self._timeout
 
     async def _quota_in_force(self) -> SpotifyQuotaExceeded | None:
         """The quota stop another task (or an earlier run) met, while it lasts: no request is sent then."""

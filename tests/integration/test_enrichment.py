@@ -573,6 +573,22 @@ async def test_a_selection_longer_than_the_time_budget_continues_in_a_follow_up(
     assert all(enriched)
 
 
+async def test_the_hand_over_leaves_room_for_the_slowest_track(
+    sessions: Sessions, fake: FakeSpotify, client: SpotifyClient
+) -> None:
+    tracks = registered(fake, [1, 10, 36])  # one artist each: an ISRC search and an artist look-up per track
+    fake.latency = 0.37  # so a track takes ~0.78 s
+    resume = RecordingResume()
+    service = EnrichmentService(sessions=sessions, client=client, resume=resume, task_timeout_seconds=2.0)
+    started = time.monotonic()
+    summary = await service.enrich(track_ids=[t.id for t in tracks])
+    took = time.monotonic() - started
+    # After one track (~0.78 s) a second would still end before 90% of the budget (1.8 s), but a third would
+    # not fit: with twice the slowest track as the margin, the task hands over after the first.
+    assert summary.tracks_considered == 1 and summary.resumed_by_task_id == "follow-up-1", summary
+    assert took < 2.0, (took, summary)
+
+
 async def test_a_follow_up_always_checks_at_least_one_track(
     sessions: Sessions, fake: FakeSpotify, client: SpotifyClient
 ) -> None:
