@@ -165,24 +165,24 @@ class EnrichmentService:
         await self._progress(done=0, total=total, message=f"0/{total} tracks checked on Spotify")
         last_done = after_id  # the cursor: every selected track up to here has been decided
         slowest_track = 0.0
-        index = 0
         try:
             async with contextlib.aclosing(self._selected(request, total=total)) as selected:
                 async for track in selected:
+                    left = total - summary.tracks_considered
                     if await self._is_cancelled():
                         summary.cancelled = True
-                        self._note_remaining(summary, remaining=total - index, after_id=last_done)
+                        self._note_remaining(summary, remaining=left, after_id=last_done)
                         break
                     elapsed = time.monotonic() - started
                     # At least one track per task, so a follow-up always makes progress.
-                    if index > 0 and self._out_of_time(elapsed, slowest_track):
+                    if summary.tracks_considered > 0 and self._out_of_time(elapsed, slowest_track):
                         summary.paused_reason = (
                             f"time budget: stopped after {elapsed:.1f} s of this task's {self._timeout:.0f} s; "
-                            f"{total - index} tracks continue in a follow-up task"
+                            f"{left} tracks continue in a follow-up task"
                         )
                         logger.info("enrichment %s", summary.paused_reason)
                         await self._hand_over(
-                            summary, request, remaining=total - index, after_id=last_done, delay_seconds=0
+                            summary, request, remaining=left, after_id=last_done, delay_seconds=0
                         )
                         break
                     track_started = time.monotonic()
@@ -195,17 +195,17 @@ class EnrichmentService:
                             if self._quota is not None:  # every other enrichment task stops asking too
                                 await self._quota.start(until=error.resume_at, note=str(error))
                     if stop is not None:
-                        await self._pause(stop, summary, request, remaining=total - index, after_id=last_done)
+                        await self._pause(stop, summary, request, remaining=left, after_id=last_done)
                         break
-                    index += 1
                     last_done = track.id
                     slowest_track = max(slowest_track, time.monotonic() - track_started)
                     summary.tracks_considered += 1
+                    done = summary.tracks_considered
                     matched = summary.matched_isrc + summary.matched_search
                     await self._progress(
-                        done=index,
+                        done=done,
                         total=total,
-                        message=f"{index}/{total} tracks checked on Spotify ({matched} matched, "
+                        message=f"{done}/{total} tracks checked on Spotify ({matched} matched, "
                         f"{summary.unmatched} not found)",
                     )
         finally:
