@@ -42,8 +42,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from app.db.catalog import store_tracks
 from app.db.models import Artist, Track
 from app.db.session import create_engine, create_sessionmaker
-from app.services.enrichment import EnrichmentService, EnrichmentSummary
-from app.services.spotify_matching import TrackToMatch, build_search_query, spotify_artist_name
+from app.services.enrichment import EnrichmentService, EnrichmentSummary, track_to_match
+from app.services.spotify_matching import build_search_query, spotify_artist_name
 from app.sources.beatport.models import BeatportArtist, BeatportTrack, TargetKind
 from app.sources.beatport.parsing import parse_html
 from app.sources.ratelimit import AsyncRateLimiter
@@ -139,14 +139,7 @@ def program_spotify(fake: FakeSpotify, tracks: list[BeatportTrack]) -> dict[str,
             item = make_track_item(
                 name=track.name if plain else full_name, isrc=f"ZZ{track.isrc[2:]}", **common
             )
-            wanted = TrackToMatch(
-                isrc=track.isrc,
-                title=track.name,
-                mix_name=track.mix_name,
-                artists=tuple(spotify_artist_name(a.name) for a in track.artists),
-                duration_ms=track.length_ms,
-            )
-            fake.set_search(build_search_query(wanted), [item])
+            fake.set_search(build_search_query(track_to_match(track)), [item])
     return expected
 
 

@@ -20,7 +20,7 @@ import datetime as dt
 import logging
 import math
 import time
-from collections.abc import AsyncGenerator, Iterable
+from collections.abc import AsyncGenerator, Iterable, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any, Protocol
 
@@ -83,6 +83,37 @@ class ScheduleResume(Protocol):
     """Enqueue a follow-up task for `request` to run after `delay_seconds`; returns the new task's id."""
 
     async def __call__(self, request: EnrichRequest, *, delay_seconds: int) -> str: ...
+
+
+class _Named(Protocol):
+    @property
+    def name(self) -> str: ...
+
+
+class MatchableTrack(Protocol):
+    """A collected track as the matcher needs it (a stored track, or a parsed Beatport track in the bench)."""
+
+    @property
+    def isrc(self) -> str | None: ...
+    @property
+    def name(self) -> str: ...
+    @property
+    def mix_name(self) -> str | None: ...
+    @property
+    def length_ms(self) -> int | None: ...
+    @property
+    def artists(self) -> Sequence[_Named]: ...
+
+
+def track_to_match(track: MatchableTrack) -> TrackToMatch:
+    """What is searched on Spotify for `track`: its artists spelled as Spotify spells them."""
+    return TrackToMatch(
+        isrc=track.isrc,
+        title=track.name,
+        mix_name=track.mix_name,
+        artists=tuple(spotify_artist_name(artist.name) for artist in track.artists),
+        duration_ms=track.length_ms,
+    )
 
 
 @dataclass
@@ -308,13 +339,7 @@ class EnrichmentService:
         logger.info("remaining tracks enqueued as task %s", summary.resumed_by_task_id)
 
     async def _enrich_one(self, track: TrackForEnrichment, summary: EnrichmentSummary) -> None:
-        wanted = TrackToMatch(
-            isrc=track.isrc,
-            title=track.name,
-            mix_name=track.mix_name,
-            artists=tuple(spotify_artist_name(credit.name) for credit in track.artists),
-            duration_ms=track.length_ms,
-        )
+        wanted = track_to_match(track)
         match: MatchResult | None = None
         if wanted.isrc:
             items = await self._client.search_tracks(isrc_query(wanted.isrc), limit=SEARCH_LIMIT)
