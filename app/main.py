@@ -12,10 +12,11 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from taskiq_fastapi import populate_dependency_context
 
-from app.api import collection, health, schedules, tasks, tracks
-from app.broker import NOT_DURABLE_WARNING, broker, is_durable, lifecycle, status_store
+from app.api import collect_routes, health_routes, schedule_routes, task_routes, tracks
+from app.broker import runtime
 from app.config import Settings, get_settings
-from app.resources import Resources
+from app.runtime import NOT_DURABLE_WARNING, Runtime
+from app.services.resources import Resources
 
 logger = logging.getLogger("app")
 
@@ -23,24 +24,26 @@ logger = logging.getLogger("app")
 @asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     settings: Settings = app.state.settings
-    if not is_durable():
+    current: Runtime = app.state.runtime
+    broker = current.broker
+    if not current.durable:
         logger.warning(NOT_DURABLE_WARNING)
-    resources = Resources.open(settings)
+    resources = Resources.open(settings, redis=current.redis)
     app.state.resources = resources
-    lifecycle.sessions = resources.sessions  # dead letters go to this process's database
+    current.outbox.sessions = resources.sessions  # dead letters go to this process's database
     if not broker.is_worker_process:
-        # In the API this also declares the stream's consumer group (created at `$`) before the first
-        # enqueue, so no task sent before a worker starts is skipped.
+        # In the API this also declares the stream's consumer group before the first enqueue, so no task
+        # sent before a worker starts is skipped.
         await broker.startup()
-        if not is_durable():
+        if not current.durable:
             populate_dependency_context(broker, app)  # in-process tasks resolve the same dependencies
     try:
         yield
     finally:
+        await resources.close()
         if not broker.is_worker_process:
             await broker.shutdown()
-            await status_store.close()
-        await resources.close()
+            await current.close()
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -51,11 +54,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.settings = settings or get_settings()
-    app.include_router(collection.router)
-    app.include_router(tasks.router)
-    app.include_router(health.router)
-    app.include_router(tracks.router)
-    app.include_router(schedules.router)
+    app.state.runtime = runtime
+    for router_module in (collect_routes, task_routes, health_routes, tracks, schedule_routes):
+        app.include_router(router_module.router)
 
     @app.exception_handler(RedisConnectionError)
     @app.exception_handler(RedisTimeoutError)

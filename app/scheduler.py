@@ -15,10 +15,9 @@ import sys
 
 from taskiq import ScheduledTask, ScheduleSource, TaskiqScheduler
 
-from app.broker import broker, redis_client, settings
-from app.schedules import LastRun, Schedule, ScheduleError, ScheduleStore, static_schedules
+from app.broker import broker, runtime, settings
+from app.runtime.cron_schedules import LastRun, Schedule, ScheduleError, ScheduleStore, static_schedules
 from app.tasks import collection_tasks  # noqa: F401  (registers the tasks the schedules name)
-from app.tasks.enqueue import enqueue_once
 
 logger = logging.getLogger(__name__)
 
@@ -45,9 +44,6 @@ class CratediggerScheduleSource(ScheduleSource):
             for s in schedules
         ]
 
-    async def shutdown(self) -> None:
-        await self.store.close()
-
 
 class CratediggerScheduler(TaskiqScheduler):
     def __init__(self, *, store: ScheduleStore, source: CratediggerScheduleSource) -> None:
@@ -65,7 +61,7 @@ class CratediggerScheduler(TaskiqScheduler):
         if target is None:
             logger.error("schedule %s names unknown task %r; skipped", task.schedule_id, task.task_name)
             return
-        task_id, created = await enqueue_once(target, **task.kwargs)
+        task_id, created = await runtime.enqueuer.enqueue_once(target, **task.kwargs)
         await self.store.record_run(
             task.schedule_id, LastRun(task_id=task_id, enqueued_at=now, duplicate_of_active=not created)
         )
@@ -84,7 +80,8 @@ def _build() -> CratediggerScheduler:
         static = static_schedules(settings)
     except ScheduleError as error:
         sys.exit(f"Scheduler settings are invalid: {error}")
-    store = ScheduleStore(redis_client(settings))
+    store = runtime.schedules
+    assert store is not None  # REDIS_URL is set
     return CratediggerScheduler(store=store, source=CratediggerScheduleSource(static=static, store=store))
 
 

@@ -33,7 +33,7 @@ from app.db.queries import (
     iter_tracks,
     list_tracks,
 )
-from app.resources import Resources
+from app.services.resources import Resources
 
 logger = logging.getLogger(__name__)
 

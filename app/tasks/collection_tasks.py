@@ -1,25 +1,28 @@
+"""Thin task wrappers: build the right service from shared resources and call it. No business logic."""
+
 from __future__ import annotations
 
 from typing import Any
 
 from taskiq import Context
 
-from app.broker import broker, settings, status_store
-from app.resources import Resources
+from app.broker import broker, settings
+from app.runtime import Runtime
 from app.services.collection import CollectionService
 from app.services.enrichment import EnrichmentService, EnrichRequest
+from app.services.resources import Resources
 from app.sources.beatport.targets import parse_target
 from app.sources.spotify import SpotifyClient
-from app.tasks.deps import ContextDep, ResourcesDep
-from app.tasks.enqueue import enqueue_follow_up
+from app.tasks.deps import ContextParam, ResourcesParam, RuntimeParam
 
 
 @broker.task(task_name="collect_bp_tracks", timeout=settings.collection_task_timeout_seconds)
 async def collect_bp_tracks_task(
     target: str,
     max_pages: int | None = None,
-    resources: Resources = ResourcesDep,
-    context: Context = ContextDep,
+    resources: Resources = ResourcesParam,
+    runtime: Runtime = RuntimeParam,
+    context: Context = ContextParam,
 ) -> dict[str, Any]:
     """Collect one Beatport target (a canonical path, validated by the API) into the database."""
     task_id = context.message.task_id
@@ -29,12 +32,10 @@ async def collect_bp_tracks_task(
         api=resources.beatport_api(),
         source=resources.settings.beatport_source,
         challenges=resources.challenge_memory,
-        progress=status_store.reporter(task_id),
-        is_cancelled=status_store.cancel_check(task_id),
+        progress=runtime.statuses.reporter(task_id),
+        is_cancelled=runtime.statuses.cancel_check(task_id),
     )
-    summary = await service.collect(
-        target=parse_target(target), run_id=context.message.task_id, max_pages=max_pages
-    )
+    summary = await service.collect(target=parse_target(target), run_id=task_id, max_pages=max_pages)
     return summary.as_dict()
 
 
@@ -45,14 +46,16 @@ async def enrich_spotify_data_task(
     limit: int | None = None,
     force: bool = False,
     after_id: int | None = None,
-    resources: Resources = ResourcesDep,
-    context: Context = ContextDep,
+    resources: Resources = ResourcesParam,
+    runtime: Runtime = RuntimeParam,
+    context: Context = ContextParam,
 ) -> dict[str, Any]:
     """Match collected tracks on Spotify and store what is found. A quota stop (delayed) or the time budget
     (at once) re-enqueues the same request after the last track decided (`after_id`)."""
+    task_id = context.message.task_id
 
     async def resume(request: EnrichRequest, *, delay_seconds: int) -> str:
-        return await enqueue_follow_up(
+        return await runtime.enqueuer.enqueue_follow_up(
             enrich_spotify_data_task,
             after=context.message,
             delay_seconds=delay_seconds,
@@ -63,7 +66,8 @@ async def enrich_spotify_data_task(
         service = EnrichmentService(
             sessions=resources.sessions,
             client=client,
-            progress=status_store.reporter(context.message.task_id),
+            progress=runtime.statuses.reporter(task_id),
+            is_cancelled=runtime.statuses.cancel_check(task_id),
             resume=resume,
             quota=resources.spotify_quota,
             task_timeout_seconds=resources.settings.enrichment_task_timeout_seconds,

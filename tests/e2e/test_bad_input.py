@@ -6,8 +6,8 @@ import httpx
 import pytest
 import redis
 
-from app.broker import QUEUE_NAME
-from app.status import KEY_PREFIX
+from app.runtime.build import QUEUE_NAME
+from app.runtime.redis_status_store import KEY_PREFIX
 from tests.e2e.conftest import Deployed
 
 pytestmark = pytest.mark.e2e

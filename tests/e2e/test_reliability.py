@@ -18,8 +18,7 @@ import httpx
 import pytest
 import redis
 
-from app.status import CLAIM_SECONDS, DEDUPE_PREFIX
-from app.tasks.enqueue import fingerprint
+from app.runtime.duplicate_claims import CLAIM_SECONDS, KEY_PREFIX, fingerprint
 from tests.e2e.conftest import Deployed, deployment
 from tests.e2e.processes import wait_for_state
 from tests.fakes.beatport import FakeBeatport
@@ -332,7 +331,7 @@ def test_duplicate_request_returns_the_active_task(tmp_path: Path, fake: FakeBea
         # Once queued, the claim lasts as long as the task's status, not just the short pre-enqueue window.
         claim = redis.Redis.from_url(d.redis_url)
         try:
-            key = DEDUPE_PREFIX + fingerprint("collect_bp_tracks", {"target": TOP100, "max_pages": None})
+            key = KEY_PREFIX + fingerprint("collect_bp_tracks", {"target": TOP100, "max_pages": None})
             assert claim.get(key) == first.json()["task_id"].encode()
             assert int(claim.ttl(key)) > CLAIM_SECONDS
         finally:

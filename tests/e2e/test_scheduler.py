@@ -13,8 +13,8 @@ import httpx
 import pytest
 import redis
 
-from app.broker import QUEUE_NAME
-from app.schedules import TICK_PREFIX
+from app.runtime.build import QUEUE_NAME
+from app.runtime.cron_schedules import TICK_PREFIX
 from tests.e2e.conftest import Deployed, deployment
 from tests.e2e.processes import ServiceProcess, start_scheduler, wait_for_state
 from tests.fakes.beatport import FakeBeatport

@@ -41,8 +41,9 @@ from app.db.models import (
 )
 from app.db.session import create_engine, create_sessionmaker
 from app.errors import BotChallengeError, PermanentSourceError, TransientSourceError
-from app.resources import Resources
+from app.runtime.redis_connection import connect_redis
 from app.services.collection import SWITCHED_TO_API, CollectionService, CollectionSummary
+from app.services.resources import Resources
 from app.sources.beatport.api import BeatportApiClient, parse_envelope
 from app.sources.beatport.auth import (
     ApiToken,
@@ -432,7 +433,9 @@ async def test_resources_choose_the_token_store(
         ({"beatport_username": None, "beatport_password": None}, None),
     ]
     for overrides, expected in cases:
-        resources = Resources.open(api_settings(fake_api, database_url=database_url, **overrides))
+        settings = api_settings(fake_api, database_url=database_url, **overrides)
+        redis = connect_redis(settings.redis_url) if settings.redis_url else None
+        resources = Resources.open(settings, redis=redis)
         try:
             api = resources.beatport_api()
             # The challenge memory exists exactly when `auto` can switch to the API.
@@ -444,6 +447,8 @@ async def test_resources_choose_the_token_store(
                 assert len((await api.fetch_page(TOP100)).tracks) == 100
         finally:
             await resources.close()
+            if redis is not None:
+                await redis.aclose()
 
 
 # -- paging, politeness, errors ----------------------------------------------------------------------------

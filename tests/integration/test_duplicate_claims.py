@@ -1,5 +1,5 @@
-"""The duplicate-request claim (StatusStore) on real Redis and in process memory: claimed once, handed to a
-follow-up task only by its holder, released only by its holder."""
+"""Duplicate-request claims on real Redis and in process memory: claimed once, handed to a follow-up task only
+by its holder, released only by its holder, and never outliving the status of the task they name."""
 
 from __future__ import annotations
 
@@ -8,34 +8,94 @@ from collections.abc import AsyncIterator
 import pytest
 from redis.asyncio import Redis
 
-from app.status import MemoryHashes, RedisHashes, StatusStore
+from app.runtime.duplicate_claims import DuplicateClaims, MemoryClaimValues, RedisClaimValues
+from app.runtime.memory_status_store import MemoryStatusStore
+from app.runtime.redis_status_store import RedisStatusStore
+from app.runtime.task_status import StatusStore
 
 
 @pytest.fixture(params=["redis", "memory"])
-async def store(request: pytest.FixtureRequest, redis_url: str) -> AsyncIterator[StatusStore]:
+async def stores(
+    request: pytest.FixtureRequest, redis_url: str
+) -> AsyncIterator[tuple[StatusStore, DuplicateClaims]]:
     if request.param == "memory":
-        yield StatusStore(MemoryHashes(), ttl_seconds=600)
+        memory = MemoryStatusStore(ttl_seconds=600)
+        yield memory, DuplicateClaims(MemoryClaimValues(memory.claims), statuses=memory)
         return
     redis = Redis.from_url(redis_url)
     try:
-        yield StatusStore(RedisHashes(redis), ttl_seconds=600)
+        statuses = RedisStatusStore(redis, ttl_seconds=600)
+        yield statuses, DuplicateClaims(RedisClaimValues(redis), statuses=statuses)
     finally:
         await redis.aclose()
 
 
-async def test_a_claim_passes_to_the_follow_up_and_is_freed_by_it(store: StatusStore) -> None:
-    await store.mark_queued("first", task_name="enrich_spotify_data", arguments={})
-    assert await store.claim_active("fp", "first") is None
-    await store.confirm_active("fp", "first")
-    assert await store.claim_active("fp", "repeat") == "first"
+async def test_a_claim_passes_to_the_follow_up_and_is_freed_by_it(
+    stores: tuple[StatusStore, DuplicateClaims],
+) -> None:
+    statuses, claims = stores
+    await statuses.mark_queued("first", task_name="enrich_spotify_data", arguments={})
+    assert await claims.claim("fp", "first") is None
+    await claims.confirm("fp", "first")
+    assert await claims.claim("fp", "repeat") == "first"
 
     # Only the holder can hand the claim over.
-    assert await store.hand_over_active("fp", from_task_id="someone-else", to_task_id="x") is False
-    assert await store.hand_over_active("fp", from_task_id="first", to_task_id="follow-up") is True
-    await store.mark_queued("follow-up", task_name="enrich_spotify_data", arguments={})
-    assert await store.claim_active("fp", "repeat") == "follow-up"
+    assert await claims.hand_over("fp", from_task_id="someone-else", to_task_id="x") is False
+    assert await claims.hand_over("fp", from_task_id="first", to_task_id="follow-up") is True
+    await statuses.mark_queued("follow-up", task_name="enrich_spotify_data", arguments={})
+    assert await claims.claim("fp", "repeat") == "follow-up"
 
-    await store.release_active("fp", "first")  # the first task finishing must not free the follow-up's claim
-    assert await store.claim_active("fp", "repeat") == "follow-up"
-    await store.release_active("fp", "follow-up")
-    assert await store.claim_active("fp", "new") is None
+    await claims.release("fp", "first")  # the first task finishing must not free the follow-up's claim
+    assert await claims.claim("fp", "repeat") == "follow-up"
+    await claims.release("fp", "follow-up")
+    assert await claims.claim("fp", "new") is None
+
+
+async def test_a_pending_claim_is_honoured_but_a_claim_whose_status_is_gone_is_taken_over(
+    stores: tuple[StatusStore, DuplicateClaims],
+) -> None:
+    _, claims = stores
+    assert await claims.claim("fp", "being-enqueued") is None
+    # No status yet, but the claim is still pending: the request is being enqueued right now.
+    assert await claims.claim("fp", "repeat") == "being-enqueued"
+    await claims.confirm("fp", "being-enqueued")
+    # Confirmed, yet its task has no status (expired, or Redis lost it): the claim is stale.
+    assert await claims.claim("fp", "after-loss") is None
+    assert await claims.claim("fp", "repeat") == "after-loss"
+
+
+async def test_finishing_a_task_frees_its_claim_in_the_same_write(
+    stores: tuple[StatusStore, DuplicateClaims],
+) -> None:
+    statuses, claims = stores
+    await statuses.mark_queued("t1", task_name="collect_bp_tracks", arguments={})
+    assert await claims.claim("fp", "t1") is None
+    await claims.confirm("fp", "t1")
+    assert await statuses.start("t1", task_name="collect_bp_tracks") == 1
+    state = await statuses.finish("t1", result={"ok": 1}, release_claim=claims.key("fp"), delivery=None)
+    assert state == "success"
+    assert await claims.claim("fp", "t2") is None
+    status = await statuses.get("t1")
+    assert status is not None and status.result == {"ok": 1} and status.finished_at is not None
+
+
+async def test_a_cancelled_task_is_not_started_and_one_that_saw_its_cancel_finishes_cancelled(
+    stores: tuple[StatusStore, DuplicateClaims],
+) -> None:
+    statuses, _ = stores
+    await statuses.mark_queued("queued", task_name="collect_bp_tracks", arguments={})
+    await statuses.request_cancel("queued")
+    assert await statuses.start("queued", task_name="collect_bp_tracks") == -1
+
+    await statuses.mark_queued("running", task_name="collect_bp_tracks", arguments={})
+    assert await statuses.start("running", task_name="collect_bp_tracks") == 1
+    await statuses.request_cancel("running")
+    assert await statuses.cancel_check("running")() is True
+    assert (
+        await statuses.finish("running", result={"pages": 2}, release_claim=None, delivery=None)
+        == "cancelled"
+    )
+    # A reclaimed task that already started the allowed number of times is given up, not run again.
+    await statuses.mark_queued("lost", task_name="collect_bp_tracks", arguments={})
+    assert await statuses.start("lost", task_name="collect_bp_tracks") == 1
+    assert await statuses.start("lost", task_name="collect_bp_tracks", reclaimed=True, max_attempts=1) == -2

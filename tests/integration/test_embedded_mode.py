@@ -9,9 +9,9 @@ import httpx
 from fastapi import FastAPI
 from sqlalchemy import func, select
 
-from app.broker import is_durable
+from app.broker import runtime
 from app.db.models import ChartEntry, Track, TrackArtist
-from app.resources import Resources
+from app.services.resources import Resources
 
 
 async def _wait_finished(client: httpx.AsyncClient, task_id: str, wait_seconds: float = 30) -> dict[str, Any]:
@@ -32,7 +32,7 @@ async def _count(app: FastAPI, model: Any) -> int:
 
 
 async def test_embedded_mode_collects_top100(client: httpx.AsyncClient, embedded_app: FastAPI) -> None:
-    assert not is_durable()
+    assert not runtime.durable
     response = await client.post("/collect/beatport/collect", json={"url": "/de/genre/any-slug/11/top-100"})
     assert response.status_code == 202, response.text
     task_id = response.json()["task_id"]

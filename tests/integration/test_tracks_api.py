@@ -35,8 +35,8 @@ from app.db.catalog import store_tracks
 from app.db.enrichment import save_match
 from app.db.queries import SORT_FIELDS, TrackFilters, TrackSort, TrackSummary, list_tracks
 from app.main import create_app
-from app.resources import Resources
 from app.services.collection import CollectionService
+from app.services.resources import Resources
 from app.sources.beatport.models import (
     BeatportArtist,
     BeatportGenre,

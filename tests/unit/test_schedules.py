@@ -5,7 +5,7 @@ import datetime as dt
 import pytest
 
 from app.config import Settings
-from app.schedules import ScheduleError, new_schedule, next_run, static_schedules, validate_cron
+from app.runtime.cron_schedules import ScheduleError, new_schedule, next_run, static_schedules, validate_cron
 
 
 def _settings(**values: object) -> Settings:

@@ -6,10 +6,10 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Depends, HTTPException, Response, status
 from pydantic import BaseModel, ConfigDict, model_validator
 
-from app.api.deps import ResourcesDep, SettingsDep, StatusStoreDep
+from app.api.deps import RuntimeDep, SettingsDep, StatusStoreDep
 from app.api.schemas import CollectRequest, EnrichRequest
 from app.errors import InvalidTargetError
-from app.schedules import (
+from app.runtime.cron_schedules import (
     Schedule,
     ScheduleError,
     ScheduleStore,
@@ -18,8 +18,8 @@ from app.schedules import (
     next_run,
     static_schedules,
 )
+from app.runtime.task_status import TaskState
 from app.sources.beatport.targets import genre_target, parse_target
-from app.status import TaskState
 
 router = APIRouter(prefix="/schedules", tags=["schedules"])
 
@@ -61,14 +61,14 @@ class ScheduleOut(BaseModel):
     last_run: LastRunOut | None
 
 
-def get_schedule_store(resources: ResourcesDep) -> ScheduleStore:
-    if resources.schedule_store is None:
+def get_schedule_store(runtime: RuntimeDep) -> ScheduleStore:
+    if runtime.schedules is None:
         raise HTTPException(
             status.HTTP_503_SERVICE_UNAVAILABLE,
             detail="Schedules need REDIS_URL (they are kept in Redis) and one "
             "`taskiq scheduler app.scheduler:scheduler` process; the embedded mode has neither.",
         )
-    return resources.schedule_store
+    return runtime.schedules
 
 
 ScheduleStoreDep = Annotated[ScheduleStore, Depends(get_schedule_store)]

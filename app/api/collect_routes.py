@@ -2,12 +2,11 @@ from __future__ import annotations
 
 from fastapi import APIRouter, HTTPException, Request, Response, status
 
-from app.api.deps import SettingsDep
+from app.api.deps import RuntimeDep, SettingsDep
 from app.api.schemas import CollectRequest, EnrichRequest, TaskAccepted
 from app.errors import InvalidTargetError
 from app.sources.beatport.targets import genre_target, parse_target
 from app.tasks.collection_tasks import collect_bp_tracks_task, enrich_spotify_data_task
-from app.tasks.enqueue import enqueue_once
 
 router = APIRouter(prefix="/collect", tags=["collection"])
 
@@ -31,13 +30,15 @@ def accepted(request: Request, response: Response, task_id: str, *, created: boo
     status_code=status.HTTP_202_ACCEPTED,
     responses={200: {"description": "An identical collection is already queued or running"}},
 )
-async def collect_beatport(body: CollectRequest, request: Request, response: Response) -> TaskAccepted:
+async def collect_beatport(
+    body: CollectRequest, request: Request, response: Response, runtime: RuntimeDep
+) -> TaskAccepted:
     """Collect a Beatport page (genre Top 100, Top 100, chart, release, track, label or artist tracks)."""
     try:
         target = parse_target(body.url) if body.url is not None else genre_target(body.genre)  # type: ignore[arg-type]
     except InvalidTargetError as error:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, detail=str(error)) from error
-    task_id, created = await enqueue_once(
+    task_id, created = await runtime.enqueuer.enqueue_once(
         collect_bp_tracks_task, target=target.path(), max_pages=body.max_pages
     )
     return accepted(request, response, task_id, created=created)
@@ -45,7 +46,7 @@ async def collect_beatport(body: CollectRequest, request: Request, response: Res
 
 @router.post("/spotify/enrich", status_code=status.HTTP_202_ACCEPTED)
 async def enrich_spotify(
-    body: EnrichRequest, request: Request, response: Response, settings: SettingsDep
+    body: EnrichRequest, request: Request, response: Response, settings: SettingsDep, runtime: RuntimeDep
 ) -> TaskAccepted:
     """Match collected tracks on Spotify (by ISRC, then by title and artist) and store what is found."""
     missing = settings.missing_spotify_settings()
@@ -55,7 +56,7 @@ async def enrich_spotify(
             detail=f"Spotify enrichment is not configured: set {' and '.join(missing)} "
             "(a Spotify app's client-credentials pair) and restart the api and worker.",
         )
-    task_id, created = await enqueue_once(
+    task_id, created = await runtime.enqueuer.enqueue_once(
         enrich_spotify_data_task,
         track_ids=body.track_ids,
         only_missing=body.only_missing,

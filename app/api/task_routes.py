@@ -5,11 +5,11 @@ from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Query, Request, Response, status
 
-from app.api.collection import accepted
-from app.api.deps import ResourcesDep, SessionDep, StatusStoreDep
+from app.api.collect_routes import accepted
+from app.api.deps import ResourcesDep, RuntimeDep, SessionDep, StatusStoreDep
 from app.api.schemas import DeadLetterOut, DeadLetterPage, TaskAccepted
 from app.db import dead_letters
-from app.status import TaskStatus
+from app.runtime.task_status import TaskStatus
 from app.tasks.admin import DeadLetterNotFoundError, TaskFinishedError, cancel_task, retry_dead_letter
 
 router = APIRouter(prefix="/tasks", tags=["tasks"])
@@ -34,10 +34,12 @@ async def task_status(task_id: str, store: StatusStoreDep) -> TaskStatus:
 
 
 @router.delete("/{task_id}", responses={202: {"description": "Running: it stops at its next page/track"}})
-async def cancel(task_id: str, response: Response) -> TaskStatus:
+async def cancel(task_id: str, response: Response, runtime: RuntimeDep) -> TaskStatus:
     """Cancel a task: a queued one never runs; a running one stops at its next page/track, keeping what it stored."""
     try:
-        outcome = await cancel_task(task_id) if TASK_ID_PATTERN.match(task_id) else None
+        outcome = (
+            await cancel_task(runtime=runtime, task_id=task_id) if TASK_ID_PATTERN.match(task_id) else None
+        )
     except TaskFinishedError as error:
         raise HTTPException(status.HTTP_409_CONFLICT, detail=str(error)) from error
     if outcome is None:
@@ -49,21 +51,25 @@ async def cancel(task_id: str, response: Response) -> TaskStatus:
 @router.get("/dead-letters")
 async def list_dead_letters(
     session: SessionDep,
+    runtime: RuntimeDep,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     offset: Annotated[int, Query(ge=0)] = 0,
 ) -> DeadLetterPage:
     """Tasks that failed for good (after their last attempt, or at once for permanent errors), newest first."""
+    await runtime.outbox.flush_when_possible()  # letters kept while the database was unavailable
     rows = await dead_letters.list_dead_letters(session, limit=limit, offset=offset)
     return DeadLetterPage(items=[DeadLetterOut.model_validate(r) for r in rows], limit=limit, offset=offset)
 
 
 @router.post("/dead-letters/{dead_letter_id}/retry", status_code=status.HTTP_202_ACCEPTED)
 async def retry(
-    dead_letter_id: int, request: Request, response: Response, resources: ResourcesDep
+    dead_letter_id: int, request: Request, response: Response, resources: ResourcesDep, runtime: RuntimeDep
 ) -> TaskAccepted:
     """Enqueue the dead letter's task again with the same arguments."""
     try:
-        task_id, created = await retry_dead_letter(resources.sessions, dead_letter_id=dead_letter_id)
+        task_id, created = await retry_dead_letter(
+            runtime=runtime, sessions=resources.sessions, dead_letter_id=dead_letter_id
+        )
     except DeadLetterNotFoundError as error:
         raise HTTPException(status.HTTP_404_NOT_FOUND, detail=str(error)) from error
     return accepted(request, response, task_id, created=created)

@@ -1,4 +1,5 @@
-"""Long-lived clients shared by routes and tasks: opened once by the lifespan, in the API and in each worker."""
+"""Long-lived clients the services use, shared by routes and tasks: opened once by the lifespan, in the API and
+in each worker."""
 
 from __future__ import annotations
 
@@ -8,10 +9,8 @@ import httpx
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from app.broker import redis_client
 from app.config import Settings
 from app.db.session import create_engine, create_sessionmaker
-from app.schedules import ScheduleStore
 from app.sources.beatport.api import BeatportApiClient
 from app.sources.beatport.auth import TokenStore, token_store_for
 from app.sources.beatport.challenges import ChallengeMemory
@@ -33,10 +32,9 @@ class Resources:
     # Beatport API v4 (only with API credentials and BEATPORT_SOURCE api|auto): its own client and budget,
     # and the token store every task of the process shares (Redis when REDIS_URL is set, else memory).
     beatport_api_http: httpx.AsyncClient | None = None
-    schedule_store: ScheduleStore | None = None  # dynamic schedules live in Redis: none in embedded mode
     beatport_api_limiter: AsyncRateLimiter | None = None
     beatport_token_store: TokenStore | None = None
-    # Shared state of all workers (Beatport token, cooldowns) when REDIS_URL is set.
+    # Shared state of all workers (Beatport token, cooldowns) when REDIS_URL is set: the runtime's pool.
     redis: Redis | None = None
     # `auto` only: remembers a recent page challenge for every worker.
     challenge_memory: ChallengeMemory | None = None
@@ -44,12 +42,11 @@ class Resources:
     spotify_quota: Cooldown | None = None
 
     @classmethod
-    def open(cls, settings: Settings) -> Resources:
+    def open(cls, settings: Settings, *, redis: Redis | None) -> Resources:
         engine = create_engine(settings.database_url)
         api_http: httpx.AsyncClient | None = None
         api_limiter: AsyncRateLimiter | None = None
         token_store: TokenStore | None = None
-        redis = redis_client(settings) if settings.redis_url else None
         challenges: ChallengeMemory | None = None
         if settings.beatport_source != "pages" and settings.beatport_api_configured:
             api_http = BeatportApiClient.build_client(settings)
@@ -75,7 +72,6 @@ class Resources:
             redis=redis,
             challenge_memory=challenges,
             spotify_quota=Cooldown(key=spotify_quota_key(settings.spotify_client_id), redis=redis),
-            schedule_store=ScheduleStore(redis_client(settings)) if settings.redis_url else None,
         )
 
     def beatport_fetcher(self) -> BeatportFetcher:
@@ -99,11 +95,7 @@ class Resources:
         )
 
     async def close(self) -> None:
-        if self.schedule_store is not None:
-            await self.schedule_store.close()
         if self.beatport_api_http is not None:
             await self.beatport_api_http.aclose()
-        if self.redis is not None:
-            await self.redis.aclose()
         await self.beatport_http.aclose()
         await self.engine.dispose()

@@ -8,10 +8,9 @@ from fastapi import APIRouter
 from fastapi.responses import JSONResponse, PlainTextResponse
 from sqlalchemy import text
 
-from app.api.deps import ResourcesDep
-from app.broker import broker, is_durable, redis_client
+from app.api.deps import ResourcesDep, RuntimeDep
 from app.db.metrics import catalog_counts
-from app.durable_broker import DurableStreamBroker
+from app.runtime.worker_registry import WorkerRegistry
 
 router = APIRouter(tags=["health"])
 
@@ -27,35 +26,41 @@ async def _check(coro: Awaitable[Any]) -> dict[str, Any]:
     return {"ok": True, **(value if isinstance(value, dict) else {})}
 
 
+async def _workers(registry: WorkerRegistry) -> dict[str, Any]:
+    seen = await registry.seen_workers()
+    if not seen:
+        raise RuntimeError("no worker has reported in the last 30 s: run `taskiq worker app.worker:broker`")
+    return {"seen": len(seen), "running_tasks": sum(int(w.get("running", 0)) for w in seen)}
+
+
+async def _redis(runtime: RuntimeDep) -> dict[str, Any]:
+    assert runtime.redis is not None and runtime.workers is not None
+    await runtime.redis.ping()
+    lost_at = await runtime.workers.data_lost_at()
+    if lost_at is None:
+        return {}
+    return {
+        "data_lost_at": lost_at.isoformat(),
+        "note": "Redis lost its data (restarted empty or failed over) at this time: statuses, schedules and "
+        "duplicate claims of tasks before it are gone; tasks enqueued since were recovered",
+    }
+
+
 @router.get("/health")
-async def health(resources: ResourcesDep) -> JSONResponse:
+async def health(resources: ResourcesDep, runtime: RuntimeDep) -> JSONResponse:
     """Database and Redis reachability and workers seen recently; 503 with the reason when one is missing."""
 
     async def database() -> None:
         async with resources.engine.connect() as connection:
             await connection.execute(text("SELECT 1"))
 
-    async def redis() -> None:
-        client = redis_client(resources.settings)
-        try:
-            await client.ping()
-        finally:
-            await client.aclose()
-
-    async def workers() -> dict[str, Any]:
-        assert isinstance(broker, DurableStreamBroker)
-        seen = await broker.seen_workers()
-        if not seen:
-            raise RuntimeError(
-                "no worker has reported in the last 30 s: run `taskiq worker app.worker:broker`"
-            )
-        return {"seen": len(seen), "running_tasks": sum(int(w.get("running", 0)) for w in seen)}
-
     checks: dict[str, Any] = {"database": await _check(database())}
-    if is_durable():
-        checks["redis"] = await _check(redis())
+    if runtime.workers is not None:
+        checks["redis"] = await _check(_redis(runtime))
         checks["workers"] = (
-            await _check(workers()) if checks["redis"]["ok"] else {"ok": False, "error": "Redis is down"}
+            await _check(_workers(runtime.workers))
+            if checks["redis"]["ok"]
+            else {"ok": False, "error": "Redis is down"}
         )
     else:
         note = "REDIS_URL unset: in-process broker, tasks are not durable"
@@ -68,7 +73,7 @@ async def health(resources: ResourcesDep) -> JSONResponse:
 
 
 @router.get("/metrics", response_class=PlainTextResponse)
-async def metrics(resources: ResourcesDep) -> PlainTextResponse:
+async def metrics(resources: ResourcesDep, runtime: RuntimeDep) -> PlainTextResponse:
     """Prometheus text: catalog size, queue depth, delayed and dead-lettered tasks, live workers."""
     lines: list[str] = []
 
@@ -83,8 +88,8 @@ async def metrics(resources: ResourcesDep) -> PlainTextResponse:
         "cratedigger_tracks_spotify_checked", counts["checked"], "Tracks checked on Spotify (matched or not)."
     )
     gauge("cratedigger_dead_letters", counts["dead_letters"], "Tasks that failed for good.")
-    if isinstance(broker, DurableStreamBroker):
-        depth = await broker.queue_depth()
+    if runtime.workers is not None:
+        depth = await runtime.workers.queue_depth()
         gauge("cratedigger_tasks_waiting", depth["waiting"], "Tasks in the stream not yet taken by a worker.")
         gauge(
             "cratedigger_tasks_in_progress",
@@ -94,7 +99,7 @@ async def metrics(resources: ResourcesDep) -> PlainTextResponse:
         gauge("cratedigger_tasks_delayed", depth["delayed"], "Tasks waiting for their retry or resume time.")
         gauge(
             "cratedigger_workers_seen",
-            len(await broker.seen_workers()),
+            len(await runtime.workers.seen_workers()),
             "Workers that reported in the last 30 s.",
         )
     return PlainTextResponse("\n".join(lines) + "\n", media_type="text/plain; version=0.0.4")

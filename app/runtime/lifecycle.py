@@ -1,8 +1,9 @@
 """Cross-cutting task behaviour lives in this taskiq middleware, not in task bodies.
 
-One place decides a task's fate after each attempt: success, cancelled, retry later (transient errors, with
-exponential backoff, jitter and the site's Retry-After), or failure with a dead letter (permanent errors, an
-exceeded time budget, or the last attempt).
+One place decides a task's fate after each attempt: success or cancelled (recorded with its result, its claim
+freed and its message acknowledged in one trip), retry later (transient errors, with exponential backoff,
+jitter and the site's Retry-After), or failure with a dead letter (permanent errors, an exceeded time budget,
+or the last attempt).
 """
 
 from __future__ import annotations
@@ -13,22 +14,25 @@ import logging
 import random
 import traceback
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, TypeVar
 
 from redis.exceptions import RedisError
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from taskiq import TaskiqMessage, TaskiqMiddleware, TaskiqResult
 from taskiq.kicker import AsyncKicker
 
-from app.db import dead_letters
-from app.errors import is_transient, retry_after_of
-from app.status import ErrorInfo, StatusStore
+from app.errors import retry_after_of
+from app.runtime.dead_letter_outbox import DeadLetterOutbox, DeadLetterRecord
+from app.runtime.duplicate_claims import DuplicateClaims
+from app.runtime.retry_policy import is_transient
+from app.runtime.stream_broker import ATTEMPT_LABEL, DELIVERY_LABEL, Deliveries
+from app.runtime.task_status import ErrorInfo, StatusStore
 
 logger = logging.getLogger(__name__)
 
 RETRY_LABEL = "retry_of_attempt"
 FINGERPRINT_LABEL = "fingerprint"
-STATUS_WRITE_ATTEMPTS = 6
+STATUS_WRITE_ATTEMPTS = 6  # about 15 s of waiting out a Redis outage
+T = TypeVar("T")
 
 
 class WorkerLostError(RuntimeError):
@@ -38,22 +42,26 @@ class WorkerLostError(RuntimeError):
 class LifecycleMiddleware(TaskiqMiddleware):
     def __init__(
         self,
-        store: StatusStore,
         *,
+        statuses: StatusStore,
+        claims: DuplicateClaims,
+        outbox: DeadLetterOutbox,
+        deliveries: Deliveries | None,
         max_attempts: int,
         retry_base_seconds: float,
         retry_max_seconds: float,
     ) -> None:
         super().__init__()
-        self.store = store
+        self.statuses = statuses
+        self.claims = claims
+        self.outbox = outbox
+        self.deliveries = deliveries
         self.max_attempts = max_attempts
         self.retry_base = retry_base_seconds
         self.retry_max = retry_max_seconds
-        # Set by the app lifespan (API and each worker), so dead letters land in the service's database.
-        self.sessions: async_sessionmaker[AsyncSession] | None = None
 
-    # -- status writes survive a short Redis outage -------------------------------------------------------
-    async def _status(self, write: Callable[[], Awaitable[Any]]) -> Any:
+    async def _patiently(self, write: Callable[[], Awaitable[T]]) -> T | None:
+        """Status writes survive a short Redis outage; after that the failure is logged, not raised."""
         for attempt in range(STATUS_WRITE_ATTEMPTS):
             try:
                 return await write()
@@ -67,45 +75,50 @@ class LifecycleMiddleware(TaskiqMiddleware):
     # -- hooks ----------------------------------------------------------------------------------------------
     async def pre_send(self, message: TaskiqMessage) -> TaskiqMessage:
         if RETRY_LABEL not in message.labels:  # a retry keeps its status (retrying, attempt, first failure)
-            await self.store.mark_queued(
+            await self.statuses.mark_queued(
                 message.task_id, task_name=message.task_name, arguments=message.kwargs
             )
         return message
 
     async def pre_execute(self, message: TaskiqMessage) -> TaskiqMessage:
-        attempt = await self._status(
-            lambda: self.store.mark_running(message.task_id, task_name=message.task_name)
+        logger.info(
+            "task %s %s started (attempt %s)",
+            message.task_name,
+            message.task_id,
+            message.labels.get(ATTEMPT_LABEL),
         )
-        message.labels["attempt"] = attempt or 1
-        logger.info("task %s %s started (attempt %s)", message.task_name, message.task_id, attempt)
         return message
 
     async def post_save(self, message: TaskiqMessage, result: TaskiqResult[Any]) -> None:
-        task_id = message.task_id
-        if not result.is_err or result.error is None:
-            value = result.return_value
-            if isinstance(value, dict) and value.get("cancelled"):
-                await self._status(
-                    lambda: self.store.mark_cancelled(
-                        task_id, message="cancelled by request; work done before it was kept", result=value
-                    )
-                )
-            else:
-                await self._status(lambda: self.store.mark_success(task_id, result=value))
-            await self._release(message)
+        if result.is_err and result.error is not None:
+            await self._failed(message, result.error)
             return
+        delivery_id = str(message.labels.get(DELIVERY_LABEL) or "")
+        delivery = self.deliveries.running.get(delivery_id) if self.deliveries else None
+        fingerprint = message.labels.get(FINGERPRINT_LABEL)
+        finished = await self._patiently(
+            lambda: self.statuses.finish(
+                message.task_id,
+                result=result.return_value,
+                release_claim=self.claims.key(str(fingerprint)) if fingerprint else None,
+                delivery=delivery,
+            )
+        )
+        if delivery is not None and self.deliveries is not None:
+            # Acknowledged with the status; or, if that could not be recorded, left to be delivered again.
+            self.deliveries.settled.add(delivery_id)
+        logger.info(
+            "task %s %s ended: %s", message.task_name, message.task_id, finished or "status not recorded"
+        )
 
-        error = result.error
-        attempt = int(message.labels.get("attempt") or 1)
-        first_failed_at = await self._status(lambda: self.store.note_failure(task_id))
+    async def _failed(self, message: TaskiqMessage, error: BaseException) -> None:
+        attempt = int(message.labels.get(ATTEMPT_LABEL) or 1)
         if is_transient(error) and attempt < self.max_attempts:
             await self._retry(message, error, attempt)
             return
         info = self._describe(message, error, attempt)
-        logger.warning("task %s %s failed for good: %s", message.task_name, task_id, info.message)
-        await self._status(lambda: self.store.mark_failure(task_id, error=info))
-        await self._dead_letter(message, error, info, attempt, first_failed_at)
-        await self._release(message)
+        logger.warning("task %s %s failed for good: %s", message.task_name, message.task_id, info.message)
+        await self._fail(message, error, info, attempt)
 
     async def give_up_lost(self, data: bytes, attempts: int) -> None:
         """A task whose worker died on every one of its attempts (killed, out of memory, crashed): fail it."""
@@ -114,11 +127,7 @@ class LifecycleMiddleware(TaskiqMiddleware):
             f"the worker running this task stopped before it finished, {attempts} times "
             f"(killed or crashed); giving up after TASK_MAX_ATTEMPTS={self.max_attempts}"
         )
-        first_failed_at = await self._status(lambda: self.store.note_failure(message.task_id))
-        info = ErrorInfo(type=type(error).__name__, message=str(error))
-        await self._status(lambda: self.store.mark_failure(message.task_id, error=info))
-        await self._dead_letter(message, error, info, attempts, first_failed_at)
-        await self._release(message)
+        await self._fail(message, error, ErrorInfo(type=type(error).__name__, message=str(error)), attempts)
 
     # -- outcomes -------------------------------------------------------------------------------------------
     def backoff_seconds(self, attempt: int, retry_after: float | None) -> float:
@@ -139,20 +148,20 @@ class LifecycleMiddleware(TaskiqMiddleware):
             error,
             delay,
         )
-        await self._status(
-            lambda: self.store.mark_retrying(message.task_id, error=error, next_attempt_at=next_at)
+        await self._patiently(
+            lambda: self.statuses.mark_retrying(message.task_id, error=error, next_attempt_at=next_at)
         )
-        labels = {k: v for k, v in message.labels.items() if k not in ("attempt", "delay")}
+        keep = {k: v for k, v in message.labels.items() if k not in (ATTEMPT_LABEL, DELIVERY_LABEL, "delay")}
         kicker: AsyncKicker[Any, Any] = AsyncKicker(
             task_name=message.task_name,
             broker=self.broker,
-            labels={**labels, RETRY_LABEL: attempt, "delay": delay},
+            labels={**keep, RETRY_LABEL: attempt, "delay": delay},
         ).with_task_id(message.task_id)
         await kicker.kiq(*message.args, **message.kwargs)
 
     def _describe(self, message: TaskiqMessage, error: BaseException, attempt: int) -> ErrorInfo:
         text = str(error)
-        if isinstance(error, TimeoutError) and not text:
+        if type(error) is TimeoutError and not text:
             text = (
                 f"the task ran longer than its {message.labels.get('timeout')} s time budget and was stopped"
             )
@@ -160,36 +169,24 @@ class LifecycleMiddleware(TaskiqMiddleware):
             text = f"{text} (gave up after {attempt} attempts)"
         return ErrorInfo(type=type(error).__name__, message=text or type(error).__name__)
 
-    async def _dead_letter(
-        self,
-        message: TaskiqMessage,
-        error: BaseException,
-        info: ErrorInfo,
-        attempt: int,
-        first_failed_at: dt.datetime | None,
+    async def _fail(
+        self, message: TaskiqMessage, error: BaseException, info: ErrorInfo, attempt: int
     ) -> None:
-        if self.sessions is None:
-            logger.error("no database attached: dead letter for %s not recorded", message.task_id)
-            return
+        first_failed_at = await self._patiently(lambda: self.statuses.note_failure(message.task_id))
+        await self._patiently(lambda: self.statuses.mark_failure(message.task_id, error=info))
         now = dt.datetime.now(dt.UTC)
-        try:
-            async with self.sessions.begin() as session:
-                await dead_letters.record(
-                    session,
-                    task_id=message.task_id,
-                    task_name=message.task_name,
-                    kwargs=message.kwargs,
-                    error_type=info.type,
-                    error_message=info.message,
-                    traceback="".join(traceback.format_exception(error)),
-                    attempts=attempt,
-                    first_failed_at=first_failed_at or now,
-                    last_failed_at=now,
-                )
-        except Exception:
-            logger.exception("could not record the dead letter for task %s", message.task_id)
-
-    async def _release(self, message: TaskiqMessage) -> None:
+        letter = DeadLetterRecord(
+            task_id=message.task_id,
+            task_name=message.task_name,
+            kwargs=dict(message.kwargs),
+            error_type=info.type,
+            error_message=info.message,
+            traceback="".join(traceback.format_exception(error)),
+            attempts=attempt,
+            first_failed_at=first_failed_at or now,
+            last_failed_at=now,
+        )
+        await self._patiently(lambda: self.outbox.record(letter))
         fingerprint = message.labels.get(FINGERPRINT_LABEL)
         if fingerprint:
-            await self._status(lambda: self.store.release_active(str(fingerprint), message.task_id))
+            await self._patiently(lambda: self.claims.release(str(fingerprint), message.task_id))

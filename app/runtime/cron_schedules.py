@@ -173,6 +173,3 @@ class ScheduleStore:
     async def last_run(self, schedule_id: str) -> LastRun | None:
         raw = await self._redis.get(LAST_RUN_PREFIX + schedule_id)
         return LastRun.model_validate_json(raw) if raw else None
-
-    async def close(self) -> None:
-        await self._redis.aclose()

@@ -1,0 +1,65 @@
+"""Embedded mode only: task statuses live as long as the process (start-up says so loudly)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from app.runtime.task_status import (
+    START_CANCELLED,
+    START_LOST_TOO_OFTEN,
+    Delivery,
+    StatusStore,
+    TaskState,
+    finished_fields,
+    now_text,
+    queued_fields,
+)
+
+
+class MemoryStatusStore(StatusStore):
+    def __init__(self, *, ttl_seconds: int) -> None:
+        super().__init__(ttl_seconds=ttl_seconds)
+        self._records: dict[str, dict[str, str]] = {}
+        # Claims are released by `finish`; the DuplicateClaims of this process shares this dict.
+        self.claims: dict[str, str] = {}
+
+    async def write(self, task_id: str, **fields: str) -> None:
+        self._records.setdefault(task_id, {}).update(fields)
+
+    async def read(self, task_id: str) -> dict[str, str]:
+        return dict(self._records.get(task_id, {}))
+
+    async def mark_queued(self, task_id: str, *, task_name: str, arguments: Mapping[str, Any]) -> None:
+        await self.write(task_id, **queued_fields(task_name, arguments))
+
+    async def start(
+        self, task_id: str, *, task_name: str, reclaimed: bool = False, max_attempts: int | None = None
+    ) -> int:
+        record = self._records.setdefault(task_id, {})
+        if record.get("cancel_requested") == "1" or record.get("state") == TaskState.CANCELLED:
+            return START_CANCELLED
+        attempt = int(record.get("attempt") or 0)
+        if reclaimed and max_attempts and attempt >= max_attempts:
+            return START_LOST_TOO_OFTEN
+        record.update(
+            attempt=str(attempt + 1),
+            task_name=task_name,
+            state=TaskState.RUNNING,
+            started_at=now_text(),
+            next_attempt_at="",
+        )
+        return attempt + 1
+
+    async def finish(
+        self, task_id: str, *, result: Any, release_claim: str | None, delivery: Delivery | None
+    ) -> TaskState:
+        state = TaskState.CANCELLED if self.stopped_by_cancel(task_id) else TaskState.SUCCESS
+        await self.write(task_id, **finished_fields(state, result))
+        if release_claim is not None and self.claims.get(release_claim) == task_id:
+            del self.claims[release_claim]
+        return state
+
+    async def close(self) -> None:
+        self._records.clear()
+        self.claims.clear()

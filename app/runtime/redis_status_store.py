@@ -1,0 +1,107 @@
+"""Task statuses in Redis: one hash per task, kept for TASK_RESULT_TTL_SECONDS.
+
+The two writes every task makes are one round trip each: `start_many` (running + attempt + cancel check, for
+every message of one XREADGROUP at once) and `finish` (status + result + claim release + XACK in one MULTI).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any, cast
+
+from redis.asyncio import Redis
+
+from app.runtime.redis_connection import text
+from app.runtime.task_status import (
+    Delivery,
+    StatusStore,
+    TaskState,
+    finished_fields,
+    now_text,
+    queued_fields,
+)
+
+KEY_PREFIX = "cratedigger:status:"
+
+# KEYS[1] status hash; ARGV: task name, now, ttl, reclaimed (0|1), max attempts (0: no limit).
+# -1: cancelled while queued; -2: reclaimed after dying on every allowed attempt; else the attempt number.
+_START_SCRIPT = """
+local key = KEYS[1]
+local seen = redis.call('HMGET', key, 'cancel_requested', 'state', 'attempt')
+if seen[1] == '1' or seen[2] == 'cancelled' then return -1 end
+local limit = tonumber(ARGV[5])
+if ARGV[4] == '1' and limit > 0 and tonumber(seen[3] or '0') >= limit then return -2 end
+local attempt = redis.call('HINCRBY', key, 'attempt', 1)
+redis.call('HSET', key, 'task_name', ARGV[1], 'state', 'running', 'started_at', ARGV[2], 'next_attempt_at', '')
+redis.call('EXPIRE', key, ARGV[3])
+return attempt
+"""
+DELETE_IF_EQUAL_SCRIPT = (
+    "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0"
+)
+
+RedisMapping = Mapping[str | bytes, str]
+
+
+class RedisStatusStore(StatusStore):
+    def __init__(self, redis: Redis, *, ttl_seconds: int) -> None:
+        super().__init__(ttl_seconds=ttl_seconds)
+        self.redis = redis
+
+    @staticmethod
+    def key(task_id: str) -> str:
+        return KEY_PREFIX + task_id
+
+    async def write(self, task_id: str, **fields: str) -> None:
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.hset(self.key(task_id), mapping=cast(Any, fields))
+            pipe.expire(self.key(task_id), self.ttl)
+            await pipe.execute()
+
+    async def read(self, task_id: str) -> dict[str, str]:
+        raw = await self.redis.hgetall(self.key(task_id))
+        return {text(k): text(v) for k, v in raw.items()}
+
+    async def mark_queued(self, task_id: str, *, task_name: str, arguments: Mapping[str, Any]) -> None:
+        await self.write(task_id, **queued_fields(task_name, arguments))
+
+    async def start(
+        self, task_id: str, *, task_name: str, reclaimed: bool = False, max_attempts: int | None = None
+    ) -> int:
+        (outcome,) = await self.start_many([(task_id, task_name, reclaimed)], max_attempts=max_attempts)
+        return outcome
+
+    async def start_many(
+        self, starts: Sequence[tuple[str, str, bool]], *, max_attempts: int | None
+    ) -> list[int]:
+        """`start` for several (task id, task name, reclaimed) at once: one round trip."""
+        now = now_text()
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for task_id, task_name, reclaimed in starts:
+                pipe.eval(
+                    _START_SCRIPT,
+                    1,
+                    self.key(task_id),
+                    task_name,
+                    now,
+                    str(self.ttl),
+                    "1" if reclaimed else "0",
+                    str(max_attempts or 0),
+                )
+            outcomes = await pipe.execute()
+        return [int(value) for value in outcomes]
+
+    async def finish(
+        self, task_id: str, *, result: Any, release_claim: str | None, delivery: Delivery | None
+    ) -> TaskState:
+        state = TaskState.CANCELLED if self.stopped_by_cancel(task_id) else TaskState.SUCCESS
+        key = self.key(task_id)
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.hset(key, mapping=cast(Any, finished_fields(state, result)))
+            pipe.expire(key, self.ttl)
+            if release_claim is not None:
+                pipe.eval(DELETE_IF_EQUAL_SCRIPT, 1, release_claim, task_id)
+            if delivery is not None:
+                pipe.xack(delivery.stream, delivery.group, delivery.message_id)
+            await pipe.execute()
+        return state
