@@ -1,11 +1,11 @@
 """Benchmark: parse and store the real Beatport Top 100 page, ours against a fair ORM baseline, on PostgreSQL.
 
-    uv run python bench/collect.py [--rounds 10]
+    uv run python bench/collect.py [--rounds 20]
 
 Pages: the real 2026-07 tech-house Top 100 page (~1 MB, 100 tracks). Each round gives each side a page of new
 ids (every track, artist, release and label id shifted: `top100_with_ids_offset`), which inserts 100 tracks,
 then a revisit of the same ids where every 3rd track's price changed and every 10th track (with two or more
-artists) lists its artists in the other order: 38 tracks updated, 62 unchanged. Both sides get the same pages
+artists) lists its artists in the other order: 36 tracks updated, 64 unchanged. Both sides get the same pages
 with their own ids, interleaved page by page (ours insert, fair insert, ours revisit, fair revisit), after one
 untimed warm-up round. Page texts are prepared before any timing. Everything is written into one fresh, migrated
 PostgreSQL database, created here and dropped at the end; both sides must end with the same rows.
@@ -297,7 +297,7 @@ def main(argv: list[str] | None = None) -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument(
-        "--rounds", type=int, default=10, help="timed rounds of an insert page + a revisit per side (10)"
+        "--rounds", type=int, default=20, help="timed rounds of an insert page + a revisit per side (20)"
     )
     parser.add_argument("--pg-admin-url", default=PG_ADMIN_URL, help="asyncpg URL of a maintenance db")
     args = parser.parse_args(argv)
