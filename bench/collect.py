@@ -13,8 +13,8 @@ PostgreSQL database, created here and dropped at the end; both sides must end wi
 - ours: what CollectionService does with a fetched page: `parse_html` (str.find + json.loads) then one
   transaction with `store_tracks` (bulk idempotent upserts) and `record_chart_entries`.
 - fair: what a competent developer writes first (bench/collect_fair.py): string search + json.loads, the same
-  field mapping (`parse_track`), then the SQLAlchemy ORM with one `SELECT … IN` per entity type, loaded
-  objects updated, `add_all` for new ones, one commit per page.
+  field mapping (`parse_track` and the track row), then the SQLAlchemy ORM with one `SELECT … IN` per entity
+  type, loaded objects updated, `add_all` for new ones, one commit per page.
 
 CPU: this process's `time.process_time()` around each page, and the PostgreSQL backend's utime + stime from
 `/proc/<pid>/stat` (each side has an engine of exactly one connection; its backend is found with

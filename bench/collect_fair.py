@@ -1,10 +1,11 @@
 """What a competent developer writes first to store a Top 100 page: the fair baseline of bench/collect.py.
 
 Not a strawman: the `__NEXT_DATA__` script is found with a string search and decoded with `json.loads` (no
-HTML parser), each track object goes through the project's `parse_track` (the same field mapping as ours, so
-both sides store the same values), then the SQLAlchemy ORM: one `SELECT … WHERE id IN (…)` per entity type
-(genres, sub-genres, labels, releases, artists, tracks with their credits), attributes set on the loaded
-objects (the ORM writes only the columns whose value changed), `add_all` for the new ones, one commit per page.
+HTML parser); each track object goes through the same field mapping as ours (`parse_track`, then the catalog's
+track row), so both sides store the same values; then the SQLAlchemy ORM: one `SELECT … WHERE id IN (…)` per
+entity type (genres, sub-genres, labels, releases, artists, tracks with their credits), attributes set on the
+loaded objects (the ORM writes only the columns whose value changed), `add_all` for the new ones, one commit
+per page.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import selectinload
 
 from app.db.base import utcnow
+from app.db.catalog import _track_row as track_row
 from app.db.models import (
     Artist,
     ChartEntry,
@@ -113,27 +115,10 @@ async def save(session: AsyncSession, model: type[Entity], rows: Mapping[int, Ma
 
 
 def track_columns(t: BeatportTrack) -> dict[str, Any]:
-    return {
-        "name": t.name,
-        "mix_name": t.mix_name,
-        "slug": t.slug,
-        "bpm": t.bpm,
-        "key_name": t.key_name,
-        "camelot": t.camelot,
-        "genre_id": t.genre.id if t.genre else None,
-        "sub_genre_id": t.sub_genre.id if t.sub_genre else None,
-        "release_id": t.release.id if t.release else None,
-        "label_id": t.label.id if t.label else None,
-        "isrc": t.isrc,
-        "catalog_number": t.catalog_number,
-        "length_ms": t.length_ms,
-        "publish_date": t.publish_date,
-        "new_release_date": t.new_release_date,
-        "sample_url": t.sample_url,
-        "is_explicit": t.is_explicit,
-        "price_cents": round(t.price_value * 100) if t.price_value is not None else None,
-        "price_currency": t.price_currency,
-    }
+    """The track's columns as ours maps them (the mapping is not what is compared), without its id."""
+    columns = track_row(t)
+    del columns["id"]
+    return columns
 
 
 def credits(t: BeatportTrack) -> list[tuple[str, int, int]]:
