@@ -209,7 +209,7 @@ async def store_timed(side: Side, page: Page, *, timed: bool) -> None:
 async def run(database_url: str, rounds: list[tuple[tuple[Page, Page], tuple[Page, Page]]]) -> list[Side]:
     # One connection per side (the app's settings otherwise), so its backend is the only one doing its work.
     engines = [
-        create_async_engine(database_url, pool_pre_ping=True, pool_size=1, max_overflow=0) for _ in "ab"
+        create_async_engine(database_url, pool_pre_ping=True, pool_size=1, max_overflow=0) for _ in range(2)
     ]
     try:
         sides = []
