@@ -1,20 +1,24 @@
-"""Benchmark: parse and store the real Beatport Top 100 page, ours against a naive baseline, on PostgreSQL.
+"""Benchmark: parse and store the real Beatport Top 100 page, ours against a fair ORM baseline, on PostgreSQL.
 
-    uv run python bench/collect.py [--passes 20] [--baseline-passes 5]
+    uv run python bench/collect.py [--rounds 20]
 
-Each pass takes the real 2026-07 tech-house Top 100 page (~1 MB) with every track, artist, release and label id
-shifted (tests.fakes.beatport.top100_with_ids_offset), so every pass inserts 100 new tracks. The page texts are
-prepared before any timing. Both sides write into one fresh, migrated PostgreSQL database, created here and
-dropped at the end.
+Pages: the real 2026-07 tech-house Top 100 page (~1 MB, 100 tracks). Each round gives each side a page of new
+ids (every track, artist, release and label id shifted: `top100_with_ids_offset`), which inserts 100 tracks,
+then a revisit of the same ids where every 3rd track's price changed and every 10th track (with two or more
+artists) lists its artists in the other order: 36 tracks updated, 64 unchanged. Both sides get the same pages
+with their own ids, interleaved page by page (ours insert, fair insert, ours revisit, fair revisit), after one
+untimed warm-up round. Page texts are prepared before any timing. Everything is written into one fresh, migrated
+PostgreSQL database, created here and dropped at the end; both sides must end with the same rows.
 
-- ours: what CollectionService does for one fetched page: `parse_html` (str.find + json.loads) then one
+- ours: what CollectionService does with a fetched page: `parse_html` (str.find + json.loads) then one
   transaction with `store_tracks` (bulk idempotent upserts) and `record_chart_entries`.
-- baseline: a full BeautifulSoup `html.parser` parse to find the `__NEXT_DATA__` script, json.loads, the same
-  field mapping (`parse_track`), then the ORM one row at a time: `session.get` + `session.add` per entity
-  (genre, sub-genre, label, release, artists, track, credits, chart entry) and a flush + commit per track.
+- fair: what a competent developer writes first (bench/collect_fair.py): string search + json.loads, the same
+  field mapping (`parse_track` and the track row), then the SQLAlchemy ORM with one `SELECT … IN` per entity
+  type, loaded objects updated, `add_all` for new ones, one commit per page.
 
-CPU is `time.process_time()` of this process only: PostgreSQL's own CPU (a separate process) is excluded from
-the `cpu_ms_per_page` figures; `tracks_per_s` is wall clock and includes the database round trips.
+CPU: this process's `time.process_time()` around each page, and the PostgreSQL backend's utime + stime from
+`/proc/<pid>/stat` (each side has an engine of exactly one connection; its backend is found with
+`pg_backend_pid()`). PostgreSQL's background processes (WAL writer, checkpointer) are not counted.
 """
 
 from __future__ import annotations
@@ -22,70 +26,92 @@ from __future__ import annotations
 import argparse
 import asyncio
 import datetime as dt
-import json
 import os
 import platform
 import sys
 import time
 import uuid
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # `tests.fakes` lives beside `app`
 
-from bs4 import BeautifulSoup
-from sqlalchemy import func, select
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker, create_async_engine
 
-from app.db.base import utcnow
 from app.db.catalog import record_chart_entries, store_tracks
-from app.db.models import (
-    Artist,
-    ChartEntry,
-    ChartSnapshot,
-    Genre,
-    Label,
-    Release,
-    SubGenre,
-    Track,
-    TrackArtist,
-)
-from app.db.session import create_engine, create_sessionmaker
-from app.sources.beatport.models import BeatportTrack, TargetKind
-from app.sources.beatport.parsing import parse_html, parse_track
+from app.db.session import create_sessionmaker
+from app.db.upsert import UpsertCounts
+from app.sources.beatport.models import TargetKind
+from app.sources.beatport.parsing import parse_html
+from bench import collect_fair
 from tests.fakes.beatport import ID_OFFSET_STEP, top100_with_ids_offset
+from tests.fixtures.beatport import next_data_of, replace_next_data
 from tests.pg import PG_ADMIN_URL, scratch_database
 
 PAGE_URL = "https://www.beatport.com/genre/tech-house/11/top-100"
 CHART_KEY = "genre-top100:11"
 MAX_OFFSETS = 85  # top100_with_ids_offset keeps ids below 2**31 up to 84 * ID_OFFSET_STEP
-DEFAULT_ADMIN_URL = PG_ADMIN_URL
+CLOCK_TICKS_PER_S = os.sysconf("SC_CLK_TCK")
+
+StorePage = Callable[[async_sessionmaker[AsyncSession], str], Awaitable[UpsertCounts]]
 
 
-@dataclass
-class Measured:
-    pages: int
-    tracks: int
-    wall_s: float
-    cpu_s: float
-
-    @property
-    def tracks_per_s(self) -> float:
-        return self.tracks / self.wall_s
-
-    @property
-    def cpu_ms_per_page(self) -> float:
-        return self.cpu_s * 1000 / self.pages
+# ---- the pages ----------------------------------------------------------------------------------------------
 
 
-StorePage = Callable[[async_sessionmaker[AsyncSession], str, str], Awaitable[int]]
+@dataclass(frozen=True)
+class Page:
+    html: str
+    visit: str  # "insert" | "revisit"
+    expected: UpsertCounts
 
 
-# ---- ours -------------------------------------------------------------------------------------------------
+def page_tracks(data: dict[str, Any]) -> list[dict[str, Any]]:
+    for query in data["props"]["pageProps"]["dehydratedState"]["queries"]:
+        if "top-100-tracks" in query["queryKey"][0]:
+            tracks: list[dict[str, Any]] = query["state"]["data"]["results"]
+            return tracks
+    raise AssertionError("no Top 100 tracks query in the page")
 
 
-async def ours(sessions: async_sessionmaker[AsyncSession], html: str, run_id: str) -> int:
+def revise(tracks: list[dict[str, Any]]) -> int:
+    """Change what a re-collection may see changed; returns how many tracks changed."""
+    changed = 0
+    for index, track in enumerate(tracks):
+        touched = False
+        if index % 3 == 0 and track.get("price"):
+            track["price"]["value"] = round(track["price"]["value"] + 0.5, 2)
+            touched = True
+        if index % 10 == 0 and len(track["artists"]) > 1:
+            track["artists"].reverse()
+            touched = True
+        changed += touched
+    return changed
+
+
+def page_pair(offset: int) -> tuple[Page, Page]:
+    """A page of new ids, then the same ids with some tracks changed."""
+    html = top100_with_ids_offset(offset)
+    data = next_data_of(html)
+    tracks = page_tracks(data)
+    changed = revise(tracks)
+    return (
+        Page(html, "insert", UpsertCounts(created=len(tracks))),
+        Page(
+            replace_next_data(html, data),
+            "revisit",
+            UpsertCounts(updated=changed, unchanged=len(tracks) - changed),
+        ),
+    )
+
+
+# ---- the two sides ------------------------------------------------------------------------------------------
+
+
+async def ours(sessions: async_sessionmaker[AsyncSession], html: str) -> UpsertCounts:
     """One page as CollectionService stores it (minus the fetch)."""
     parsed = parse_html(html, kind=TargetKind.GENRE_TOP100, url=PAGE_URL)
     assert parsed.positions is not None
@@ -95,164 +121,196 @@ async def ours(sessions: async_sessionmaker[AsyncSession], html: str, run_id: st
             session,
             chart_key=CHART_KEY,
             title=parsed.title,
-            task_id=run_id,
+            task_id=uuid.uuid4().hex,
             entries=[(pos, t.id) for pos, t in zip(parsed.positions, parsed.tracks, strict=True)],
         )
-    assert counts.tracks.created == len(parsed.tracks), counts  # every pass must insert
-    return len(parsed.tracks)
+    return counts.tracks
 
 
-# ---- the naive baseline -----------------------------------------------------------------------------------
+async def fair(sessions: async_sessionmaker[AsyncSession], html: str) -> UpsertCounts:
+    return await collect_fair.store_page(sessions, html, chart_key=CHART_KEY, task_id=uuid.uuid4().hex)
 
 
-def naive_tracks(html: str) -> list[BeatportTrack]:
-    soup = BeautifulSoup(html, "html.parser")
-    script = soup.find("script", id="__NEXT_DATA__")
-    assert script is not None and script.string is not None
-    data = json.loads(script.string)
-    for query in data["props"]["pageProps"]["dehydratedState"]["queries"]:
-        results = (query.get("state", {}).get("data") or {}).get("results")
-        if isinstance(results, list) and "top-100-tracks" in str(query.get("queryKey")):
-            return [parse_track(item) for item in results]
-    raise AssertionError("no Top 100 tracks query in the page")
+# ---- measuring ----------------------------------------------------------------------------------------------
 
 
-async def baseline(sessions: async_sessionmaker[AsyncSession], html: str, run_id: str) -> int:
-    tracks = naive_tracks(html)
-    async with sessions() as session:
-        snapshot = ChartSnapshot(
-            chart_key=CHART_KEY, title="Tech House", task_id=run_id, collected_at=utcnow()
+@dataclass
+class Totals:
+    pages: int = 0
+    wall_s: float = 0.0
+    cpu_s: float = 0.0
+    pg_cpu_s: float = 0.0
+
+    def per_page_ms(self, seconds: float) -> float:
+        return seconds * 1000 / self.pages
+
+    @property
+    def cpu_ms(self) -> float:
+        return self.per_page_ms(self.cpu_s)
+
+    @property
+    def pg_cpu_ms(self) -> float:
+        return self.per_page_ms(self.pg_cpu_s)
+
+    @property
+    def total_ms(self) -> float:
+        return self.per_page_ms(self.cpu_s + self.pg_cpu_s)
+
+    @property
+    def wall_ms(self) -> float:
+        return self.per_page_ms(self.wall_s)
+
+
+@dataclass
+class Side:
+    name: str
+    store: StorePage
+    sessions: async_sessionmaker[AsyncSession]
+    backend_pid: int
+    by_visit: dict[str, Totals] = field(default_factory=dict)
+
+    def total(self) -> Totals:
+        parts = self.by_visit.values()
+        return Totals(
+            pages=sum(t.pages for t in parts),
+            wall_s=sum(t.wall_s for t in parts),
+            cpu_s=sum(t.cpu_s for t in parts),
+            pg_cpu_s=sum(t.pg_cpu_s for t in parts),
         )
-        session.add(snapshot)
-        await session.commit()
-        for position, bt in enumerate(tracks, start=1):
-            now = utcnow()
-            if bt.genre and await session.get(Genre, bt.genre.id) is None:
-                session.add(Genre(id=bt.genre.id, name=bt.genre.name, slug=bt.genre.slug))
-            if bt.sub_genre and await session.get(SubGenre, bt.sub_genre.id) is None:
-                session.add(SubGenre(id=bt.sub_genre.id, name=bt.sub_genre.name, slug=bt.sub_genre.slug))
-            label = bt.label
-            if label and await session.get(Label, label.id) is None:
-                session.add(Label(id=label.id, name=label.name, slug=label.slug, image_url=label.image_url))
-                await session.flush()
-            if bt.release and await session.get(Release, bt.release.id) is None:
-                session.add(
-                    Release(
-                        id=bt.release.id,
-                        name=bt.release.name,
-                        slug=bt.release.slug,
-                        image_url=bt.release.image_url,
-                        label_id=label.id if label else None,
+
+
+def backend_cpu_s(pid: int) -> float:
+    """utime + stime of a process, from /proc/<pid>/stat (fields 14 and 15, after the parenthesised name)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS_PER_S
+
+
+async def backend_pid(sessions: async_sessionmaker[AsyncSession]) -> int:
+    async with sessions() as session:
+        pid: int = (await session.execute(text("SELECT pg_backend_pid()"))).scalar_one()
+        return pid
+
+
+async def store_timed(side: Side, page: Page, *, timed: bool) -> None:
+    pg_before = backend_cpu_s(side.backend_pid)
+    wall, cpu = time.perf_counter(), time.process_time()
+    counts = await side.store(side.sessions, page.html)
+    cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
+    pg_cpu = backend_cpu_s(side.backend_pid) - pg_before
+    assert counts == page.expected, f"{side.name} {page.visit}: {counts}, expected {page.expected}"
+    if timed:
+        totals = side.by_visit.setdefault(page.visit, Totals())
+        totals.pages += 1
+        totals.wall_s += wall
+        totals.cpu_s += cpu
+        totals.pg_cpu_s += pg_cpu
+
+
+async def run(database_url: str, rounds: list[tuple[tuple[Page, Page], tuple[Page, Page]]]) -> list[Side]:
+    # One connection per side (the app's settings otherwise), so its backend is the only one doing its work.
+    engines = [
+        create_async_engine(database_url, pool_pre_ping=True, pool_size=1, max_overflow=0) for _ in range(2)
+    ]
+    try:
+        sides = []
+        for name, store, engine in (("ours", ours, engines[0]), ("fair", fair, engines[1])):
+            sessions = create_sessionmaker(engine)
+            sides.append(Side(name, store, sessions, await backend_pid(sessions)))
+        for index, pairs in enumerate(rounds):
+            for visit in (0, 1):  # insert pages, then revisits
+                for side, pair in zip(sides, pairs, strict=True):
+                    await store_timed(side, pair[visit], timed=index > 0)  # round 0 warms up
+        for side in sides:
+            assert await backend_pid(side.sessions) == side.backend_pid, f"{side.name} changed connection"
+        fair_track_ids = {t["id"] for pairs in rounds for t in page_tracks(next_data_of(pairs[1][0].html))}
+        await assert_same_rows(
+            sides[0].sessions, fair_track_ids=fair_track_ids, id_shift=len(rounds) * ID_OFFSET_STEP
+        )
+    finally:
+        for engine in engines:
+            await engine.dispose()
+    return sides
+
+
+SHIFTED_IDS = frozenset({"id", "track_id", "release_id", "label_id", "artist_id"})  # not genre ids
+
+
+async def assert_same_rows(
+    sessions: async_sessionmaker[AsyncSession], *, fair_track_ids: set[int], id_shift: int
+) -> None:
+    """Both sides stored the same tracks, credits and chart entries (the fair side's ids shifted by id_shift)."""
+    queries = {
+        "tracks": "SELECT * FROM tracks",
+        "credits": "SELECT * FROM track_artists",
+        "chart entries": "SELECT position, track_id FROM chart_entries",
+    }
+    async with sessions() as session:
+        for what, sql in queries.items():
+            stored: dict[bool, list[tuple[Any, ...]]] = {False: [], True: []}
+            for row in (await session.execute(text(sql))).mappings():
+                is_fair = row.get("track_id", row.get("id")) in fair_track_ids
+                shift = id_shift if is_fair else 0
+                stored[is_fair].append(
+                    tuple(
+                        v - shift if k in SHIFTED_IDS and v is not None else v
+                        for k, v in row.items()
+                        if k not in ("created_at", "updated_at")
                     )
                 )
-            for artist in (*bt.artists, *bt.remixers):
-                if await session.get(Artist, artist.id) is None:
-                    session.add(Artist(id=artist.id, name=artist.name, slug=artist.slug))
-                    await session.flush()
-            await session.flush()
-            track = await session.get(Track, bt.id)
-            if track is None:
-                track = Track(id=bt.id, created_at=now)
-                session.add(track)
-            track.name = bt.name
-            track.mix_name = bt.mix_name
-            track.slug = bt.slug
-            track.bpm = bt.bpm
-            track.key_name = bt.key_name
-            track.camelot = bt.camelot
-            track.genre_id = bt.genre.id if bt.genre else None
-            track.sub_genre_id = bt.sub_genre.id if bt.sub_genre else None
-            track.release_id = bt.release.id if bt.release else None
-            track.label_id = label.id if label else None
-            track.isrc = bt.isrc
-            track.catalog_number = bt.catalog_number
-            track.length_ms = bt.length_ms
-            track.publish_date = bt.publish_date
-            track.new_release_date = bt.new_release_date
-            track.sample_url = bt.sample_url
-            track.is_explicit = bt.is_explicit
-            track.price_cents = int(bt.price_value * 100) if bt.price_value is not None else None
-            track.price_currency = bt.price_currency
-            track.updated_at = now
-            await session.flush()
-            for role, people in (("artist", bt.artists), ("remixer", bt.remixers)):
-                for index, artist in enumerate(people):
-                    session.add(TrackArtist(track_id=bt.id, role=role, position=index, artist_id=artist.id))
-                    await session.flush()
-            session.add(ChartEntry(snapshot_id=snapshot.id, position=position, track_id=bt.id))
-            await session.commit()
-    return len(tracks)
+            assert stored[False], f"nothing stored in {what}"
+            assert sorted(stored[False]) == sorted(stored[True]), f"the sides stored different {what}"
 
 
-# ---- running ----------------------------------------------------------------------------------------------
+# ---- reporting ----------------------------------------------------------------------------------------------
 
 
-async def measure(store: StorePage, sessions: async_sessionmaker[AsyncSession], pages: list[str]) -> Measured:
-    tracks = 0
-    wall, cpu = time.perf_counter(), time.process_time()
-    for html in pages:
-        tracks += await store(sessions, html, uuid.uuid4().hex)
-    return Measured(len(pages), tracks, time.perf_counter() - wall, time.process_time() - cpu)
+def cpu_model() -> str:
+    for line in Path("/proc/cpuinfo").read_text().splitlines():
+        if line.startswith("model name"):
+            return line.split(":", 1)[1].strip()
+    return platform.processor() or "unknown CPU"
 
 
-async def run(database_url: str, ours_pages: list[str], base_pages: list[str]) -> tuple[Measured, Measured]:
-    engine = create_engine(database_url)
-    sessions = create_sessionmaker(engine)
-    try:
-        # One untimed warm-up page each (imports, statement compilation, connection pool).
-        await ours(sessions, ours_pages[0], uuid.uuid4().hex)
-        await baseline(sessions, base_pages[0], uuid.uuid4().hex)
-        mine = await measure(ours, sessions, ours_pages[1:])
-        theirs = await measure(baseline, sessions, base_pages[1:])
-        async with sessions() as session:
-            stored = (await session.execute(select(func.count()).select_from(Track))).scalar_one()
-        expected = 100 * (len(ours_pages) + len(base_pages))
-        assert stored == expected, f"{stored} tracks stored, expected {expected}"
-    finally:
-        await engine.dispose()
-    return mine, theirs
+def report(sides: list[Side]) -> None:
+    print(
+        f"machine: nproc {os.cpu_count()}, {platform.machine()}, {cpu_model()}, Python "
+        f"{platform.python_version()}, load {os.getloadavg()[0]:.2f}, {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC"
+    )
+    print("ms per 100-track page: process CPU + PostgreSQL backend CPU = total (wall clock)")
+    for side in sides:
+        for visit, t in (*sorted(side.by_visit.items()), ("all", side.total())):
+            print(
+                f"{side.name:>5} {visit:>7}: {t.pages:3} pages  {t.cpu_ms:6.1f} + {t.pg_cpu_ms:5.1f} "
+                f"= {t.total_ms:6.1f} ms  ({t.wall_ms:.1f} ms wall)"
+            )
+    mine, theirs = sides[0].total(), sides[1].total()
+    print(
+        f"ours_cpu_ms_per_page={mine.cpu_ms:.1f} ours_pg_cpu_ms_per_page={mine.pg_cpu_ms:.1f} "
+        f"ours_total_ms_per_page={mine.total_ms:.1f} fair_cpu_ms_per_page={theirs.cpu_ms:.1f} "
+        f"fair_pg_cpu_ms_per_page={theirs.pg_cpu_ms:.1f} fair_total_ms_per_page={theirs.total_ms:.1f} "
+        f"fair_ratio={theirs.total_ms / mine.total_ms:.2f}"
+    )
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--passes", type=int, default=20, help="timed pages for ours (default 20)")
-    parser.add_argument("--baseline-passes", type=int, default=5, help="timed pages for the baseline (5)")
-    parser.add_argument("--pg-admin-url", default=DEFAULT_ADMIN_URL, help="asyncpg URL of a maintenance db")
+    parser.add_argument(
+        "--rounds", type=int, default=20, help="timed rounds of an insert page + a revisit per side (20)"
+    )
+    parser.add_argument("--pg-admin-url", default=PG_ADMIN_URL, help="asyncpg URL of a maintenance db")
     args = parser.parse_args(argv)
-    if args.passes < 1 or args.baseline_passes < 1:
-        parser.error("--passes and --baseline-passes must be >= 1")
-    offsets = 2 + args.passes + args.baseline_passes  # +1 warm-up page each
-    if offsets > MAX_OFFSETS:
-        parser.error(f"at most {MAX_OFFSETS - 2} pages in total (distinct ids run out)")
+    rounds = args.rounds + 1  # + the warm-up round
+    if args.rounds < 1 or 2 * rounds > MAX_OFFSETS:
+        parser.error(f"--rounds must be 1 … {MAX_OFFSETS // 2 - 1} (distinct ids run out)")
 
     print("preparing pages ...", flush=True)
-    pages = [top100_with_ids_offset(k * ID_OFFSET_STEP) for k in range(offsets)]
-    ours_pages, base_pages = pages[: args.passes + 1], pages[args.passes + 1 :]
-
+    # Ours gets offsets 0 … rounds-1, fair the same shifted by `rounds` (assert_same_rows relies on it).
+    pages = [(page_pair(k * ID_OFFSET_STEP), page_pair((k + rounds) * ID_OFFSET_STEP)) for k in range(rounds)]
     with scratch_database(prefix="cd_bench", admin_url=args.pg_admin_url) as database_url:
-        mine, theirs = asyncio.run(run(database_url, ours_pages, base_pages))
-
-    print(
-        f"machine: {os.cpu_count()} CPUs, {platform.machine()}, Python {platform.python_version()}, "
-        f"{dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC"
-    )
-    print("CPU is this process only (time.process_time); PostgreSQL's own CPU is not included.")
-    for title, m in (("ours", mine), ("baseline", theirs)):
-        print(
-            f"{title:>8}: {m.pages} pages, {m.tracks} tracks in {m.wall_s:.2f} s wall, "
-            f"{m.tracks_per_s:,.0f} tracks/s, {m.cpu_ms_per_page:.1f} ms CPU per 100-track page"
-        )
-    speedup = mine.tracks_per_s / theirs.tracks_per_s
-    cpu_ratio = theirs.cpu_ms_per_page / mine.cpu_ms_per_page
-    print(f"ours is {speedup:.1f}x the baseline's throughput and uses 1/{cpu_ratio:.1f} of its CPU per page")
-    print(
-        f"tracks_per_s={mine.tracks_per_s:.0f} cpu_ms_per_page={mine.cpu_ms_per_page:.1f} "
-        f"baseline_tracks_per_s={theirs.tracks_per_s:.0f} "
-        f"baseline_cpu_ms_per_page={theirs.cpu_ms_per_page:.1f} "
-        f"speedup={speedup:.1f} cpu_ratio={cpu_ratio:.1f}"
-    )
+        sides = asyncio.run(run(database_url, pages))
+    report(sides)
 
 
 if __name__ == "__main__":
