@@ -278,3 +278,30 @@ def test_quota_exceeded_pauses_and_the_rest_runs_after_retry_after(
     assert again.status_code == 202, again.text
     assert finished(deployed, again.json()["task_id"])["state"] == "success"
     assert finished(deployed, other_follow_up, timeout=30)["result"]["matched_isrc"] == 2
+
+
+def test_cancelling_a_running_enrichment_stops_it_at_its_next_track(
+    enrich_deployed: Deployed, fake: FakeSpotify
+) -> None:
+    deployed = enrich_deployed
+    forget_spotify(deployed)
+    fake.latency = 0.1  # every Spotify answer takes a while, so the run is still going when cancelled
+    requests_before = fake.api_requests
+    task_id = enqueue_enrich(deployed, only_missing=True)
+    deadline = time.monotonic() + 30
+    while (status(deployed, task_id).get("progress") or {}).get("done", 0) < 2:
+        assert time.monotonic() < deadline, status(deployed, task_id)
+        time.sleep(0.05)
+
+    cancel = httpx.delete(f"{deployed.base}/tasks/{task_id}", timeout=5)
+    assert cancel.status_code == 202, cancel.text  # running: it stops at its next track
+    done = finished(deployed, task_id)
+    assert done["state"] == "cancelled", done
+    assert done["result"]["cancelled"] is True
+    checked = done["progress"]["done"]
+    assert 2 <= checked < 100
+    # It stopped where it said: nothing past the track it was on was stored, and far fewer Spotify requests
+    # were made than the 100+ a whole run makes.
+    stored = query(deployed, "SELECT count(*) AS n FROM tracks WHERE spotify_enriched_at IS NOT NULL")[0]["n"]
+    assert stored <= checked + 1
+    assert fake.api_requests - requests_before < 100

@@ -1,0 +1,178 @@
+"""Faults of a real deployment, through the real processes: Redis restarted without its data, and the
+database refusing connections mid-collection."""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import httpx
+import pytest
+
+from tests.e2e.conftest import deployment
+from tests.e2e.processes import free_port, wait_for_state
+from tests.fakes.server import FakeHTTPServer, FakeResponse
+from tests.fixtures.beatport import GENRE_TOP100_PATH
+from tests.pg import PG_ADMIN_URL
+
+pytestmark = pytest.mark.e2e
+
+FAST = {
+    "TASK_RETRY_BASE_SECONDS": "0.5",
+    "TASK_RETRY_MAX_SECONDS": "2",
+    "TASK_MAX_ATTEMPTS": "20",
+    "TASK_RECLAIM_INTERVAL_SECONDS": "1",
+}
+
+
+def _wait(condition: Callable[[], bool], *, what: str, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.05)
+
+
+class PrivateRedis:
+    """A redis-server of this test's own, so it can be restarted empty without touching anyone else's."""
+
+    def __init__(self, workdir: Path) -> None:
+        self.port = free_port()
+        self.workdir = workdir
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> None:
+        self.proc = subprocess.Popen(
+            [
+                "redis-server",
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+            ],
+            cwd=self.workdir,
+            stdout=subprocess.DEVNULL,
+        )
+        _wait(self._answers, what="the private redis-server to answer")
+
+    def _answers(self) -> bool:
+        try:
+            return httpx.get(f"http://127.0.0.1:{self.port}", timeout=1) is not None
+        except httpx.RemoteProtocolError:
+            return True  # it answered, just not in HTTP
+        except httpx.TransportError:
+            return False
+
+    def kill(self) -> None:
+        assert self.proc is not None
+        self.proc.kill()
+        self.proc.wait(10)
+
+
+@pytest.fixture
+def private_redis(tmp_path: Path) -> Iterator[PrivateRedis]:
+    server = PrivateRedis(tmp_path)
+    server.start()
+    try:
+        yield server
+    finally:
+        server.kill()
+
+
+@pytest.fixture
+def site() -> Iterator[FakeHTTPServer]:
+    from tests.fixtures.beatport import GENRE_TOP100_HTML, load_text
+
+    with FakeHTTPServer() as server:
+        server.add("GET", GENRE_TOP100_PATH, FakeResponse.html(load_text(GENRE_TOP100_HTML)))
+        yield server
+
+
+def _collect(base: str, body: dict[str, Any]) -> str:
+    response = httpx.post(f"{base}/collect/beatport/collect", json=body, timeout=10)
+    assert response.status_code == 202, response.text
+    task_id: str = response.json()["task_id"]
+    return task_id
+
+
+def test_redis_restarted_empty_is_survived_without_a_worker_restart(
+    tmp_path: Path, site: FakeHTTPServer, private_redis: PrivateRedis
+) -> None:
+    with deployment(tmp_path, site, redis_url=private_redis.url, settings=FAST) as d:
+        first = _collect(d.base, {"genre": "tech-house"})
+        assert wait_for_state(d.base, first, {"success", "failure"})["state"] == "success"
+
+        private_redis.kill()
+        private_redis.start()  # same port, no data: no stream, no consumer group, no statuses
+        again = _collect(d.base, {"genre": "tech-house"})  # the claim of the first run is gone with Redis
+        done = wait_for_state(d.base, again, {"success", "failure"}, timeout=60)
+        assert done["state"] == "success", f"{done}\n{d.logs()}"
+        assert len(d.workers) == 1 and d.worker.proc.poll() is None  # the same worker process did it
+
+        health = httpx.get(f"{d.base}/health", timeout=10).json()
+        redis_check = health["checks"]["redis"]
+        assert redis_check["ok"] is True
+        assert redis_check["data_lost_at"]
+        assert "lost its data" in redis_check["note"]
+        assert "Redis lost its data" in d.worker.log()
+
+
+async def _admin(sql: str) -> None:
+    conn = await asyncpg.connect(PG_ADMIN_URL)
+    try:
+        await conn.execute(sql)
+    finally:
+        await conn.close()
+
+
+def _refuse_connections(database_url: str, *, refuse: bool) -> None:
+    name = database_url.rsplit("/", 1)[1]
+    asyncio.run(_admin(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS {"false" if refuse else "true"}'))
+    if refuse:  # and drop the connections the api and worker already hold
+        asyncio.run(
+            _admin(f"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{name}'")
+        )
+
+
+def test_database_refusing_connections_is_retried_and_dead_letters_are_kept(
+    tmp_path: Path, site: FakeHTTPServer
+) -> None:
+    site.add("GET", "/release/gone/404", FakeResponse(status=404, body=b"not found"))
+    with deployment(tmp_path, site, settings=FAST) as d:
+        warm = _collect(d.base, {"url": "/track/warm-up/1"})  # the worker's pool holds connections now
+        wait_for_state(d.base, warm, {"success", "failure"})
+        _refuse_connections(d.database_url, refuse=True)
+        try:
+            collected = _collect(d.base, {"genre": "tech-house"})
+            doomed = _collect(d.base, {"url": "/release/gone/404"})
+            _wait(
+                lambda: (
+                    httpx.get(f"{d.base}/tasks/status/{collected}", timeout=5).json()["state"] == "retrying"
+                ),
+                what="the collection to meet the refusing database and retry",
+            )
+            failed = wait_for_state(d.base, doomed, {"failure", "success"})
+            assert failed["state"] == "failure"
+            assert "404" in failed["error"]["message"]
+        finally:
+            _refuse_connections(d.database_url, refuse=False)
+        done = wait_for_state(d.base, collected, {"success", "failure"}, timeout=60)
+        assert done["state"] == "success", f"{done}\n{d.logs()}"
+        assert done["result"]["tracks_created"] == 100
+        assert done["attempt"] >= 2
+
+        letters = httpx.get(f"{d.base}/tasks/dead-letters", timeout=10).json()["items"]
+        assert [letter["task_id"] for letter in letters if letter["task_id"] == doomed] == [doomed]
+        assert any("404" in letter["error_message"] for letter in letters)
