@@ -32,8 +32,8 @@ from app.cli import migrate
 from app.config import Settings
 from app.db.base import utcnow
 from app.db.catalog import store_tracks
-from app.db.enrichment import save_match
 from app.db.queries import SORT_FIELDS, TrackFilters, TrackSort, TrackSummary, list_tracks
+from app.db.spotify_matches import save_match
 from app.main import create_app
 from app.resources import Resources
 from app.services.collection import CollectionService
