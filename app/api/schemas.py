@@ -23,7 +23,9 @@ class CollectRequest(BaseModel):
         return self
 
 
-class EnrichRequest(BaseModel):
+# The body of POST /collect/spotify/enrich and of a schedule's enrich action (the service's own request is
+# app.services.enrichment.EnrichRequest). A comment, not a docstring: that would change the OpenAPI schema.
+class EnrichBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     track_ids: Annotated[list[Annotated[int, Field(gt=0)]] | None, Field(min_length=1, max_length=10_000)] = (
