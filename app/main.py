@@ -12,7 +12,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from taskiq_fastapi import populate_dependency_context
 
-from app.api import collect_routes, health_routes, schedule_routes, task_routes, tracks
+from app.api import collect_routes, health_routes, schedule_routes, task_routes, track_routes
 from app.broker import runtime
 from app.config import Settings, get_settings
 from app.runtime import NOT_DURABLE_WARNING, Runtime
@@ -55,7 +55,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings or get_settings()
     app.state.runtime = runtime
-    for router_module in (collect_routes, task_routes, health_routes, tracks, schedule_routes):
+    for router_module in (collect_routes, task_routes, health_routes, track_routes, schedule_routes):
         app.include_router(router_module.router)
 
     @app.exception_handler(RedisConnectionError)

@@ -3,7 +3,7 @@ from __future__ import annotations
 from fastapi import APIRouter, HTTPException, Request, Response, status
 
 from app.api.deps import RuntimeDep, SettingsDep
-from app.api.schemas import CollectRequest, EnrichRequest, TaskAccepted
+from app.api.schemas import CollectRequest, EnrichBody, TaskAccepted
 from app.errors import InvalidTargetError
 from app.sources.beatport.targets import genre_target, parse_target
 from app.tasks.collection_tasks import collect_bp_tracks_task, enrich_spotify_data_task
@@ -46,7 +46,7 @@ async def collect_beatport(
 
 @router.post("/spotify/enrich", status_code=status.HTTP_202_ACCEPTED)
 async def enrich_spotify(
-    body: EnrichRequest, request: Request, response: Response, settings: SettingsDep, runtime: RuntimeDep
+    body: EnrichBody, request: Request, response: Response, settings: SettingsDep, runtime: RuntimeDep
 ) -> TaskAccepted:
     """Match collected tracks on Spotify (by ISRC, then by title and artist) and store what is found."""
     missing = settings.missing_spotify_settings()

@@ -7,7 +7,7 @@ from fastapi import APIRouter, Depends, HTTPException, Response, status
 from pydantic import BaseModel, ConfigDict, model_validator
 
 from app.api.deps import RuntimeDep, SettingsDep, StatusStoreDep
-from app.api.schemas import CollectRequest, EnrichRequest
+from app.api.schemas import CollectRequest, EnrichBody
 from app.errors import InvalidTargetError
 from app.runtime.cron_schedules import (
     Schedule,
@@ -30,7 +30,7 @@ class ScheduleRequest(BaseModel):
     cron: str
     timezone: str = "UTC"
     collect: CollectRequest | None = None
-    enrich: EnrichRequest | None = None
+    enrich: EnrichBody | None = None
 
     @model_validator(mode="after")
     def _one_kind(self) -> ScheduleRequest:

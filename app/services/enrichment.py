@@ -27,7 +27,7 @@ from typing import Any, Protocol
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.db.base import utcnow
-from app.db.enrichment import (
+from app.db.spotify_matches import (
     ArtistCredit,
     CachedArtist,
     TrackForEnrichment,

@@ -32,8 +32,11 @@ from app.cli import migrate
 from app.config import Settings
 from app.db.base import utcnow
 from app.db.catalog import store_tracks
-from app.db.enrichment import save_match
-from app.db.queries import SORT_FIELDS, TrackFilters, TrackSort, TrackSummary, list_tracks
+from app.db.read_models import TrackRead
+from app.db.spotify_matches import save_match
+from app.db.track_filters import TrackFilters
+from app.db.track_paging import SORT_FIELDS, TrackSort
+from app.db.track_queries import list_tracks
 from app.main import create_app
 from app.services.collection import CollectionService
 from app.services.resources import Resources
@@ -729,7 +732,7 @@ async def stream_csv(app: FastAPI, query: str, on_chunk: Callable[[bytes], None]
 
 
 def live_track_summaries() -> int:
-    return sum(1 for obj in gc.get_objects() if type(obj) is TrackSummary)
+    return sum(1 for obj in gc.get_objects() if type(obj) is TrackRead)
 
 
 async def test_csv_export_of_10000_tracks_streams_in_bounded_batches(bulk_app: FastAPI) -> None:

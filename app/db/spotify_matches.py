@@ -1,4 +1,4 @@
-"""Enrichment repository: which tracks to match on Spotify, and storing what was found.
+"""Spotify matches repository: which tracks to match on Spotify, and storing what was found.
 
 A track's Spotify state is its `spotify_match_method`: NULL = never checked, `isrc`/`search` = matched,
 `none` = checked and not found (a recorded miss, so it is not searched again unless asked).

@@ -1,11 +1,14 @@
 """Reading what was collected: `GET /tracks` (filter, sort, page; JSON or a streamed CSV) and `GET /tracks/{id}`.
 
-Routers only validate and shape; the queries live in app.db.queries.
+The route checks what only HTTP knows (format=csv takes no paging) and turns TrackQueryError into a 422; the
+filters, sorts and paging are checked where they are built (app.db.track_filters, app.db.track_paging) and the
+queries live in app.db.track_queries, which returns the response models themselves.
 """
 
 from __future__ import annotations
 
 import csv
+import dataclasses
 import datetime as dt
 import io
 import logging
@@ -19,20 +22,10 @@ from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from app.api.deps import ResourcesDep, SessionDep
-from app.api.schemas import TrackDetailOut, TrackListOut, TrackOut
-from app.db.queries import (
-    MAX_ID,
-    SortField,
-    SortOrder,
-    TrackFilters,
-    TrackQueryError,
-    TrackSort,
-    TrackSummary,
-    decode_cursor,
-    get_track,
-    iter_tracks,
-    list_tracks,
-)
+from app.db.read_models import TrackDetailRead, TrackPage, TrackRead
+from app.db.track_filters import MAX_ID, TrackFilters, TrackQueryError
+from app.db.track_paging import SortField, SortOrder, TrackSort
+from app.db.track_queries import get_track, iter_tracks, list_tracks
 from app.services.resources import Resources
 
 logger = logging.getLogger(__name__)
@@ -68,6 +61,8 @@ CSV_COLUMNS = (
     "spotify_url",
 )
 
+FILTER_PARAMETERS = tuple(field.name for field in dataclasses.fields(TrackFilters))  # named alike here
+
 
 class TrackListQuery(BaseModel):
     """Query parameters of GET /tracks. Unknown parameters are rejected, so a misspelt filter is not ignored."""
@@ -91,6 +86,9 @@ class TrackListQuery(BaseModel):
     cursor: str | None = Field(None, description="next_cursor of the previous response (keyset paging)")
     format: Literal["json", "csv"] = Field("json", description="csv: every matching track, streamed")
 
+    def filters(self) -> TrackFilters:
+        return TrackFilters(**{name: getattr(self, name) for name in FILTER_PARAMETERS})
+
 
 def _invalid(error: TrackQueryError, value: Any) -> RequestValidationError:
     """The same 422 shape FastAPI gives for malformed parameters."""
@@ -101,74 +99,44 @@ def _invalid(error: TrackQueryError, value: Any) -> RequestValidationError:
 
 @router.get(
     "",
-    response_model=TrackListOut,
+    response_model=TrackPage,
     responses={200: {"content": {"text/csv": {}}, "description": "JSON page, or with format=csv a CSV file"}},
 )
 async def tracks(
     query: Annotated[TrackListQuery, Query()], session: SessionDep, resources: ResourcesDep
-) -> Response | TrackListOut:
+) -> Response | TrackPage:
     """Collected tracks, filtered, sorted (NULLs last, then by id) and paged by page number or cursor.
 
     `format=csv` streams every matching track (no paging) as `cratedigger-tracks.csv`.
     """
     try:
-        filters = TrackFilters(
-            genre=query.genre,
-            label=query.label,
-            artist=query.artist,
-            bpm_min=query.bpm_min,
-            bpm_max=query.bpm_max,
-            key=query.key,
-            isrc=query.isrc,
-            enriched=query.enriched,
-            published_from=query.published_from,
-            published_to=query.published_to,
-        )
+        filters = query.filters()
         sort = TrackSort(field=query.sort, order=query.order)
-        if query.page is not None and query.cursor is not None:
-            raise TrackQueryError("cursor", "give either page or cursor, not both")
-        if query.format == "csv" and (query.page is not None or query.cursor is not None):
+        if query.format == "json":
+            return await list_tracks(
+                session,
+                filters=filters,
+                sort=sort,
+                page_size=query.page_size,
+                page=query.page,
+                cursor=query.cursor,
+            )
+        if query.page is not None or query.cursor is not None:
             raise TrackQueryError(
                 "page" if query.page is not None else "cursor",
                 "format=csv exports every matching track: leave out page and cursor",
             )
-        if query.cursor is not None:
-            decode_cursor(query.cursor, sort)
     except TrackQueryError as error:
         raise _invalid(error, getattr(query, error.field, None)) from error
-
-    if query.format == "csv":
-        return StreamingResponse(
-            _csv_stream(resources, filters, sort),
-            media_type="text/csv; charset=utf-8",
-            headers={"Content-Disposition": f"attachment; filename={CSV_FILENAME}"},
-        )
-    page = await list_tracks(
-        session,
-        filters=filters,
-        sort=sort,
-        page_size=query.page_size,
-        page=query.page,
-        cursor=query.cursor,
-    )
-    return TrackListOut.model_validate(
-        {
-            "items": [TrackOut.model_validate(item) for item in page.items],
-            "paging": {
-                "page": page.page,
-                "page_size": page.page_size,
-                "total": page.total,
-                "has_more": page.has_more,
-                "next_cursor": page.next_cursor,
-                "sort": sort.field,
-                "order": sort.order,
-            },
-        }
+    return StreamingResponse(
+        _csv_stream(resources, filters, sort),
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": f"attachment; filename={CSV_FILENAME}"},
     )
 
 
 @router.get("/{track_id}")
-async def track(track_id: Annotated[int, Path(ge=1, le=MAX_ID)], session: SessionDep) -> TrackDetailOut:
+async def track(track_id: Annotated[int, Path(ge=1, le=MAX_ID)], session: SessionDep) -> TrackDetailRead:
     """One track: credits in order, label, release, genre, sub-genre, Spotify fields and chart history."""
     found = await get_track(session, track_id)
     if found is None:
@@ -176,7 +144,7 @@ async def track(track_id: Annotated[int, Path(ge=1, le=MAX_ID)], session: Sessio
             status.HTTP_404_NOT_FOUND,
             detail=f"No track with id {track_id} has been collected (ids are Beatport track ids).",
         )
-    return TrackDetailOut.model_validate(found)
+    return found
 
 
 # ---- CSV -----------------------------------------------------------------------------------------------
@@ -192,11 +160,11 @@ def _cell(value: Any) -> Any:
     return value
 
 
-def _csv_row(track: TrackSummary) -> list[Any]:
+def _csv_row(track: TrackRead) -> list[Any]:
     return [_cell(value) for value in _csv_values(track)]
 
 
-def _csv_values(track: TrackSummary) -> list[Any]:
+def _csv_values(track: TrackRead) -> list[Any]:
     price = Decimal(track.price_cents).scaleb(-2) if track.price_cents is not None else None
     return [
         track.id,
