@@ -27,7 +27,7 @@ import pytest
 from fastapi import FastAPI
 from sqlalchemy import event
 
-from app.api.tracks import CSV_COLUMNS
+from app.api.track_routes import CSV_COLUMNS
 from app.cli import migrate
 from app.config import Settings
 from app.db.base import utcnow

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from app.api.tracks import _cell
+from app.api.track_routes import _cell
 
 
 @pytest.mark.parametrize(
