@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import func, select, text
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.cli import migrate
@@ -26,56 +26,36 @@ from app.services.collection import STORED_PAGES_KEPT_FOR, CollectionService, Co
 from app.sources.beatport.fetcher import BeatportFetcher
 from app.sources.beatport.targets import parse_target
 from app.sources.ratelimit import AsyncRateLimiter
-from tests.conftest import fresh_pg_database
 from tests.fakes.beatport import FakeBeatport
 from tests.fixtures.beatport import GENRE_TOP100_PATH
 
 Sessions = async_sessionmaker[AsyncSession]
-TABLES = [t.name for t in Base.metadata.sorted_tables]
 LABEL = "/label/_/4242/tracks"
 ARTIST = "/artist/_/5151/tracks"
 
 
-@pytest.fixture(scope="module")
-def pg_url() -> Iterator[str]:
-    with fresh_pg_database() as url:
-        yield url
-
-
 @pytest.fixture(params=["sqlite", "postgresql"])
 def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A fresh migrated database for each test, on each backend."""
     if request.param == "sqlite":
         sqlite_url = f"sqlite+aiosqlite:///{tmp_path / 'resume.db'}"
         migrate(sqlite_url)
         return sqlite_url
-    pg: str = request.getfixturevalue("pg_url")
-    return pg
+    pg_url: str = request.getfixturevalue("pg_database_url")
+    return pg_url
 
 
 @pytest.fixture
 async def sessions(database_url: str) -> AsyncIterator[Sessions]:
     engine = create_engine(database_url)
-    if (
-        engine.dialect.name == "postgresql"
-    ):  # one database for the module: every test starts from empty tables
-        async with engine.begin() as conn:
-            await conn.execute(text(f"TRUNCATE {', '.join(TABLES)} RESTART IDENTITY CASCADE"))
-    try:
-        yield create_sessionmaker(engine)
-    finally:
-        await engine.dispose()
-
-
-@pytest.fixture(scope="module")
-def fake_site() -> Iterator[FakeBeatport]:
-    with FakeBeatport() as fake:
-        yield fake
+    yield create_sessionmaker(engine)
+    await engine.dispose()
 
 
 @pytest.fixture
-def fake(fake_site: FakeBeatport) -> FakeBeatport:
-    fake_site.reset()
-    return fake_site
+def fake() -> Iterator[FakeBeatport]:
+    with FakeBeatport() as site:
+        yield site
 
 
 @pytest.fixture
