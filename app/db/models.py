@@ -193,3 +193,26 @@ class DeadLetter(Base):
 
 
 Index("ix_chart_snapshots_key_collected", ChartSnapshot.chart_key, ChartSnapshot.collected_at)
+
+
+class CollectionPage(Base):
+    """A page one collection run stored, with that page's counts: a retried or redelivered run (the same task
+    id) resumes after its stored pages and still reports counts for the whole target."""
+
+    __tablename__ = "collection_pages"
+
+    run_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    target: Mapped[str] = mapped_column(String(500), primary_key=True)  # Target.path(): kind, slug and id
+    page: Mapped[int] = mapped_column(Integer, primary_key=True)
+    served_by: Mapped[str] = mapped_column(Text)  # as in the summary's `sources`: "pages", "api (…)"
+    tracks_seen: Mapped[int] = mapped_column(Integer)
+    tracks_created: Mapped[int] = mapped_column(Integer)
+    tracks_updated: Mapped[int] = mapped_column(Integer)
+    tracks_unchanged: Mapped[int] = mapped_column(Integer)
+    # What the page said about the whole list, so a resumed run knows the page count and size without asking.
+    total_count: Mapped[int | None] = mapped_column(Integer)
+    per_page: Mapped[int | None] = mapped_column(Integer)
+    chart_snapshot_id: Mapped[int | None] = mapped_column(
+        ForeignKey("chart_snapshots.id", ondelete="CASCADE")
+    )
+    stored_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)

@@ -6,10 +6,15 @@ of the run come from the API when an API client is configured, and a `ChallengeM
 straight to the API for a while). Both give the same `ParsedPage`, stored by the
 same path, so a track is the same row whichever source served it. The summary's `sources` says, per page,
 which source served it and why.
+
+Each stored page is recorded with its counts in its own transaction (`app.db.collection_pages`). A run
+delivered again under the same run id (a retried task, or one whose worker died) resumes at the first page it
+has not stored, and its summary still covers the whole target.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import math
 from dataclasses import asdict, dataclass, field
@@ -17,7 +22,9 @@ from dataclasses import asdict, dataclass, field
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.config import BeatportSource
+from app.db.base import utcnow
 from app.db.catalog import record_chart_entries, store_tracks
+from app.db.collection_pages import StoredPage, forget_stored_pages, record_stored_page, stored_pages
 from app.errors import BotChallengeError, PermanentSourceError
 from app.services.progress import CancelCheck, ReportProgress, never_cancelled, no_progress
 from app.sources.beatport.api import BeatportApiClient
@@ -31,12 +38,16 @@ logger = logging.getLogger(__name__)
 
 DEFAULT_MAX_PAGES = 10
 SWITCHED_TO_API = "page challenged; used the API"
+# A run can be delivered again for a few hours at most (attempts × time budget + backoff); its page records
+# are kept as long as task statuses, then dropped by the next collection that starts.
+STORED_PAGES_KEPT_FOR = dt.timedelta(days=7)
 
 
 @dataclass
 class CollectionSummary:
     target: str
-    pages_fetched: int = 0
+    pages_fetched: int = 0  # pages of the target this run stored, earlier attempts of the run included
+    pages_resumed: int = 0  # of those, pages an earlier attempt stored (not requested again)
     tracks_seen: int = 0
     tracks_created: int = 0
     tracks_updated: int = 0
@@ -47,6 +58,51 @@ class CollectionSummary:
 
     def as_dict(self) -> dict[str, object]:
         return asdict(self)
+
+
+@dataclass
+class _Run:
+    """What one run knows so far: its summary, the target's page count and page size, and its source."""
+
+    target: Target
+    run_id: str
+    page_limit: int
+    summary: CollectionSummary
+    total_pages: int | None = None
+    per_page: int | None = None  # the page size pages came in, so API page N holds the same tracks
+    api_reason: str | None = None  # why the API serves the pages from now on; None while the site does
+
+    @classmethod
+    def start(cls, target: Target, *, run_id: str, max_pages: int | None) -> _Run:
+        page_limit = (max_pages or DEFAULT_MAX_PAGES) if target.paginated else 1
+        return cls(
+            target=target,
+            run_id=run_id,
+            page_limit=page_limit,
+            summary=CollectionSummary(target=target.path()),
+            total_pages=None if target.paginated else page_limit,
+        )
+
+    def count(self, page: StoredPage) -> None:
+        """Add a stored page (this attempt's or an earlier one's) to the summary; learn the page count."""
+        summary = self.summary
+        summary.pages_fetched += 1
+        summary.tracks_seen += page.tracks_seen
+        summary.tracks_created += page.tracks_created
+        summary.tracks_updated += page.tracks_updated
+        summary.tracks_unchanged += page.tracks_unchanged
+        summary.sources.append(f"page {page.page}: {page.served_by}")
+        if page.chart_snapshot_id is not None:
+            summary.chart_snapshot_id = page.chart_snapshot_id
+        self.per_page = self.per_page or page.per_page
+        if self.target.paginated and page.total_count is not None:
+            self.per_page = page.per_page or PAGINATED_PER_PAGE
+            self.total_pages = min(self.page_limit, max(1, math.ceil(page.total_count / self.per_page)))
+
+    def is_last(self, page: StoredPage) -> bool:
+        """No page follows `page`: a one-page kind, an empty page, the last page, or `max_pages` reached."""
+        last = min(self.page_limit, self.total_pages or self.page_limit)
+        return not self.target.paginated or page.tracks_seen == 0 or page.page >= last
 
 
 class CollectionService:
@@ -74,92 +130,139 @@ class CollectionService:
     ) -> CollectionSummary:
         """Collect every page of `target` (up to `max_pages` for paginated kinds).
 
-        `run_id` (the task id) names this run's chart snapshot, so a redelivered task fills the same one.
-        Pages already stored stay stored if a later page fails: each page is its own transaction.
+        `run_id` (the task id) names this run: a redelivered or retried task resumes after the pages it stored
+        and fills the same chart snapshot. Pages already stored stay stored if a later page fails: each page
+        is its own transaction.
         """
-        summary = CollectionSummary(target=target.path())
-        if self._source == "api" and self._api is None:
-            raise PermanentSourceError(
-                "BEATPORT_SOURCE=api but the Beatport API is not configured: set BEATPORT_USERNAME and "
-                "BEATPORT_PASSWORD, or BEATPORT_API_TOKEN"
-            )
-        # Why the API serves the pages from now on; None while pages are read from the site.
-        api_reason: str | None = "BEATPORT_SOURCE=api" if self._source == "api" else None
+        run = _Run.start(target, run_id=run_id, max_pages=max_pages)
+        run.api_reason = await self._initial_api_reason()
+        page_number = await self._resume(run)
+        while page_number is not None:
+            if await self._is_cancelled():
+                run.summary.cancelled = True
+                break
+            page = await self._collect_page(run, page_number)
+            run.count(page)
+            await self._report_page(run, page)
+            page_number = None if run.is_last(page) else page_number + 1
+        logger.info("collected %s: %s", target.path(), run.summary)
+        return run.summary
+
+    async def _initial_api_reason(self) -> str | None:
+        """Why the API serves this run's pages from the start; None to start with the site."""
+        if self._source == "api":
+            if self._api is None:
+                raise PermanentSourceError(
+                    "BEATPORT_SOURCE=api but the Beatport API is not configured: set BEATPORT_USERNAME and "
+                    "BEATPORT_PASSWORD, or BEATPORT_API_TOKEN"
+                )
+            return "BEATPORT_SOURCE=api"
         if self._source == "auto" and self._api is not None and self._challenges is not None:
             recent = await self._challenges.recent()
-            api_reason = recent.reason() if recent else None
-        per_page: int | None = None  # the page size pages came in, so API page N holds the same tracks
-        page_limit = (max_pages or DEFAULT_MAX_PAGES) if target.paginated else 1
-        total_pages: int | None = page_limit if not target.paginated else None
-        page_number = 1
-        while page_number <= page_limit:
-            if await self._is_cancelled():
-                summary.cancelled = True
-                break
-            if api_reason is None:
-                try:
-                    parsed = await self._fetch_site_page(target, page_number)
-                    served_by = "pages"
-                except BotChallengeError as error:
-                    if self._source == "auto" and self._api is None:
-                        raise BotChallengeError(
-                            f"{error}. Set BEATPORT_USERNAME and BEATPORT_PASSWORD (or BEATPORT_API_TOKEN) to "
-                            "collect through the Beatport API while pages are challenged",
-                            retry_after=error.retry_after,
-                        ) from error
-                    if self._source != "auto" or self._api is None:
-                        raise
-                    logger.warning(
-                        "%s; collecting the rest of %s through the Beatport API", error, target.path()
-                    )
-                    if self._challenges is not None:
-                        await self._challenges.remember(url=target.path(page=page_number))
-                    parsed = await self._api.fetch_page(target, page=page_number, per_page=per_page)
-                    served_by = f"api ({SWITCHED_TO_API})"
-                    api_reason = f"pages challenged since page {page_number}"
-            else:
-                assert self._api is not None
-                parsed = await self._api.fetch_page(target, page=page_number, per_page=per_page)
-                served_by = f"api ({api_reason})"
-            per_page = per_page or parsed.per_page
-            summary.sources.append(f"page {page_number}: {served_by}")
-            async with self._sessions.begin() as session:
-                counts = await store_tracks(session, tracks=parsed.tracks)
-                if target.chart_key and parsed.positions is not None:
-                    summary.chart_snapshot_id = await record_chart_entries(
-                        session,
-                        chart_key=target.chart_key,
-                        title=parsed.title,
-                        task_id=run_id,
-                        entries=[(pos, t.id) for pos, t in zip(parsed.positions, parsed.tracks, strict=True)],
-                    )
-            summary.pages_fetched += 1
-            summary.tracks_seen += len(parsed.tracks)
-            summary.tracks_created += counts.tracks.created
-            summary.tracks_updated += counts.tracks.updated
-            summary.tracks_unchanged += counts.tracks.unchanged
-            if target.paginated and parsed.total_count is not None:
-                per_page = parsed.per_page or PAGINATED_PER_PAGE
-                total_pages = min(page_limit, max(1, math.ceil(parsed.total_count / per_page)))
-            await self._progress(
-                done=summary.pages_fetched,
-                total=total_pages,
-                message=(
-                    f"{target.describe()}: page {page_number}"
-                    f"{f'/{total_pages}' if total_pages else ''} stored via {served_by}, "
-                    f"{summary.tracks_seen} tracks so far"
-                ),
+            return recent.reason() if recent else None
+        return None
+
+    async def _resume(self, run: _Run) -> int | None:
+        """Count the pages an earlier attempt of this run stored; the first page to fetch (None: all done)."""
+        async with self._sessions.begin() as session:
+            await forget_stored_pages(session, before=utcnow() - STORED_PAGES_KEPT_FOR)
+            earlier = await stored_pages(session, run_id=run.run_id, target=run.target.path())
+        resumed = _leading_pages(earlier, limit=run.page_limit)
+        if not resumed:
+            return 1
+        for page in resumed:
+            run.count(page)
+        run.summary.pages_resumed = len(resumed)
+        next_page = None if run.is_last(resumed[-1]) else len(resumed) + 1
+        message = _resumed_message(run.target, pages=len(resumed), next_page=next_page)
+        logger.info("run %s: %s", run.run_id, message)
+        await self._progress(done=len(resumed), total=run.total_pages, message=message)
+        return next_page
+
+    async def _collect_page(self, run: _Run, page_number: int) -> StoredPage:
+        """Fetch and store one page, and record it as stored by this run, all in one transaction."""
+        parsed, served_by = await self._fetch(run, page_number)
+        target = run.target
+        async with self._sessions.begin() as session:
+            counts = await store_tracks(session, tracks=parsed.tracks)
+            snapshot_id = None
+            if target.chart_key and parsed.positions is not None:
+                snapshot_id = await record_chart_entries(
+                    session,
+                    chart_key=target.chart_key,
+                    title=parsed.title,
+                    task_id=run.run_id,
+                    entries=[(pos, t.id) for pos, t in zip(parsed.positions, parsed.tracks, strict=True)],
+                )
+            page = StoredPage(
+                page=page_number,
+                served_by=served_by,
+                tracks_seen=len(parsed.tracks),
+                tracks_created=counts.tracks.created,
+                tracks_updated=counts.tracks.updated,
+                tracks_unchanged=counts.tracks.unchanged,
+                total_count=parsed.total_count,
+                per_page=parsed.per_page,
+                chart_snapshot_id=snapshot_id,
             )
-            if (
-                not target.paginated
-                or not parsed.tracks
-                or (total_pages is not None and page_number >= total_pages)
-            ):
-                break
-            page_number += 1
-        logger.info("collected %s: %s", target.path(), summary)
-        return summary
+            await record_stored_page(session, run_id=run.run_id, target=target.path(), page=page)
+        return page
+
+    async def _fetch(self, run: _Run, page_number: int) -> tuple[ParsedPage, str]:
+        """One page from the source this run uses, and which source served it (and why)."""
+        if run.api_reason is not None:
+            return await self._fetch_api_page(run, page_number), f"api ({run.api_reason})"
+        try:
+            return await self._fetch_site_page(run.target, page_number), "pages"
+        except BotChallengeError as error:
+            if self._source != "auto":
+                raise
+            if self._api is None:
+                raise BotChallengeError(
+                    f"{error}. Set BEATPORT_USERNAME and BEATPORT_PASSWORD (or BEATPORT_API_TOKEN) to "
+                    "collect through the Beatport API while pages are challenged",
+                    retry_after=error.retry_after,
+                ) from error
+            logger.warning("%s; collecting the rest of %s through the Beatport API", error, run.target.path())
+            if self._challenges is not None:
+                await self._challenges.remember(url=run.target.path(page=page_number))
+            parsed = await self._fetch_api_page(run, page_number)
+            run.api_reason = f"pages challenged since page {page_number}"
+            return parsed, f"api ({SWITCHED_TO_API})"
+
+    async def _fetch_api_page(self, run: _Run, page_number: int) -> ParsedPage:
+        assert self._api is not None  # a run only uses the API when one is configured
+        return await self._api.fetch_page(run.target, page=page_number, per_page=run.per_page)
 
     async def _fetch_site_page(self, target: Target, page_number: int) -> ParsedPage:
         fetched = await self._fetcher.fetch(target.path(page=page_number))
         return parse_html(fetched.text, kind=target.kind, url=fetched.url, page=page_number)
+
+    async def _report_page(self, run: _Run, page: StoredPage) -> None:
+        total = run.total_pages
+        await self._progress(
+            done=run.summary.pages_fetched,
+            total=total,
+            message=(
+                f"{run.target.describe()}: page {page.page}{f'/{total}' if total else ''} stored via "
+                f"{page.served_by}, {run.summary.tracks_seen} tracks so far"
+            ),
+        )
+
+
+def _leading_pages(pages: list[StoredPage], *, limit: int) -> list[StoredPage]:
+    """Pages 1..n of `pages` (sorted by number), at most `limit`. A run stores its pages in order, so this is
+    everything an earlier attempt stored; a gap would mean records of something else, and is not trusted."""
+    leading: list[StoredPage] = []
+    for page in pages[:limit]:
+        if page.page != len(leading) + 1:
+            break
+        leading.append(page)
+    return leading
+
+
+def _resumed_message(target: Target, *, pages: int, next_page: int | None) -> str:
+    stored = "page 1 was" if pages == 1 else f"pages 1–{pages} were"
+    if next_page is None:
+        return f"{target.describe()}: {stored} stored by an earlier attempt; nothing left to collect"
+    return f"{target.describe()}: resuming at page {next_page}: {stored} stored by an earlier attempt"

@@ -13,6 +13,7 @@ rate limits and slow answers. Routes match the path exactly (no slug-insensitivi
 from __future__ import annotations
 
 import copy
+import dataclasses
 import functools
 import threading
 from collections.abc import Sequence
@@ -196,6 +197,7 @@ class FakeBeatport:
     def __init__(self) -> None:
         self.server = FakeHTTPServer()
         self._pages: dict[str, str] = {}
+        self._paged: dict[str, Handler] = {}  # paginated routes, for interrupt_page
         self._lock = threading.Lock()
         self.serve_genre_top100()
 
@@ -223,6 +225,7 @@ class FakeBeatport:
         self.server.clear()
         with self._lock:
             self._pages.clear()
+            self._paged.clear()
         self.serve_genre_top100()
 
     @property
@@ -279,7 +282,7 @@ class FakeBeatport:
                 return FakeResponse.html(page_list[index])
             return FakeResponse.html("<html><body>Page not found</body></html>", 404)
 
-        self.serve(path, handler)
+        self._serve_paged(path, handler)
 
     def serve_label_tracks(
         self,
@@ -319,10 +322,44 @@ class FakeBeatport:
         # Last page about a third full, so "stop when page*per_page >= count" is exercised.
         total = per_page * (pages - 1) + max(1, per_page // 3)
         tracks = _listing_tracks(total, owner=owner, owner_obj=owner_obj)
-        self.serve(path, _Listing(owner, owner_obj, tracks))
+        self._serve_paged(path, _Listing(owner, owner_obj, tracks))
         return tuple(t["id"] for t in tracks)
 
+    def _serve_paged(self, path: str, handler: Handler) -> None:
+        with self._lock:
+            self._paged[_route(path)] = handler
+        self.serve(path, handler)
+
+    def pages_requested(self, path: str) -> list[int]:
+        """The `?page=N` of every request to a paginated `path`, in order (a request without one: page 1)."""
+        return [int((r.query.get("page") or ["1"])[0]) for r in self.requests_to(path)]
+
     # -- failures ----------------------------------------------------------------------------------------
+    def interrupt_page(
+        self, path: str, page: int, *, status: int | None = None, hold: threading.Event | None = None
+    ) -> None:
+        """The first request for page `page` of a paginated `path` (served by serve_label_tracks and the
+        like) is answered with HTTP `status`, or held until `hold` is set and then answered as usual; every
+        other request, that page's later ones included, as before."""
+        if (status is None) == (hold is None):
+            raise ValueError("give either status or hold")
+        with self._lock:
+            normal = self._paged[_route(path)]
+        interrupted = threading.Event()  # set by the first request for the page
+
+        def handler(request: FakeRequest) -> FakeResponse:
+            with self._lock:
+                first = request.query.get("page") == [str(page)] and not interrupted.is_set()
+                if first:
+                    interrupted.set()
+            if not first:
+                return normal(request)
+            if status is not None:
+                return FakeResponse.html(f"<html><body>HTTP {status}</body></html>", status)
+            return dataclasses.replace(normal(request), hold=hold)
+
+        self.serve(path, handler)
+
     def challenge(
         self, path: str, *, status: int = 403, then: FakeResponse | str | None = None, times: int = 1
     ) -> None:

@@ -368,6 +368,7 @@ async def test_rerun_changes_no_counts_and_adds_one_snapshot(
         **before,
         "chart_snapshots": before["chart_snapshots"] + 1,
         "chart_entries": before["chart_entries"] + 100,
+        "collection_pages": before["collection_pages"] + 1,  # run-2's record of its page
     }
     assert before["chart_snapshots"] == 1
     # The same run delivered again (a worker crashed after storing) fills its own snapshot, adds nothing.

@@ -29,6 +29,7 @@ EXPECTED_TABLES = {
     "chart_snapshots",
     "chart_entries",
     "dead_letters",
+    "collection_pages",
 }
 
 
