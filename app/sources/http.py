@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import httpx
+import requests
 
 from app.errors import CratediggerError, PermanentSourceError, TransientSourceError
 from app.sources.ratelimit import AsyncRateLimiter
@@ -155,9 +156,12 @@ def status_error(
 
 
 def transport_error(site_name: str, error: Exception, *, url: object) -> TransientSourceError:
-    """A request that got no answer (timeout, refused or dropped connection): worth trying again."""
+    """A request that got no answer (timeout, refused or dropped connection): worth trying again.
+
+    `error` is httpx's (Beatport) or requests' (spotipy) exception; the message names the URL and the kind.
+    """
     kind = type(error).__name__
-    if isinstance(error, httpx.TimeoutException) or "Timeout" in kind:  # requests' Timeout family too
+    if isinstance(error, httpx.TimeoutException | requests.Timeout):
         return TransientSourceError(f"{site_name} did not answer in time for {url} ({kind})")
     return TransientSourceError(f"Could not reach {site_name} for {url} ({kind})")
 
