@@ -212,8 +212,10 @@ def _origin(url: httpx.URL) -> str:
 
 
 class SiteClient:
-    """One site's HTTP: a caller-owned `httpx.AsyncClient` (built with follow_redirects=False), the site's
-    policy and its request budget. `requests_made` counts every request sent, redirects included."""
+    """One site's HTTP: a caller-owned `httpx.AsyncClient`, the site's policy and its request budget.
+
+    `requests_made` counts every request sent, redirects included.
+    """
 
     def __init__(self, client: httpx.AsyncClient, *, site: Site, limiter: AsyncRateLimiter) -> None:
         self.client = client
@@ -224,7 +226,8 @@ class SiteClient:
     async def send(
         self, method: str, url: httpx.URL | str, *, follow_redirects: bool = True, **kwargs: Any
     ) -> Answer:
-        """Send one request (paced), following same-origin redirects; a redirect elsewhere is permanent.
+        """Send one request (paced), following same-origin redirects (the request is sent again as it was);
+        a redirect to another origin (scheme, host, port) is a permanent error naming both.
 
         Never raises for a status: see `raise_for_status`. Raises TransientSourceError when no answer came.
         """
@@ -248,7 +251,8 @@ class SiteClient:
         await self.limiter.acquire()
         self.requests_made += 1
         try:
-            async with self.client.stream(method, url, **kwargs) as response:
+            # Redirects are ours to judge (same origin only), whatever the handed-in client was built with.
+            async with self.client.stream(method, url, follow_redirects=False, **kwargs) as response:
                 body = await read_capped(
                     response, limit=self.site.max_body_bytes, what=f"{self.site.name} answer for {url}"
                 )
