@@ -78,7 +78,7 @@ from tests.fakes.beatport_api import (
     FakeBeatportApi,
     load_api_json,
 )
-from tests.fakes.server import FakeRequest, FakeResponse
+from tests.fakes.server import FakeHTTPServer, FakeRequest, FakeResponse
 from tests.fixtures.beatport import (
     CHALLENGE_HTML,
     GENRE_TOP100_PATH,
@@ -546,6 +546,53 @@ async def test_redirects_to_another_host_are_not_followed(
     )
     with pytest.raises(PermanentSourceError, match="another host"):
         await api.fetch_page(TOP100)
+
+
+async def test_page_redirects_stay_on_the_site() -> None:
+    """A locale redirect on the same host is followed; a page moved to another host is refused, naming both."""
+    with FakeHTTPServer() as site, FakeHTTPServer() as elsewhere:
+        site.add(
+            "GET",
+            "/de/genre/tech-house/11/top-100",
+            FakeResponse(301, headers={"Location": "/genre/tech-house/11/top-100"}),
+        )
+        site.add("GET", "/genre/tech-house/11/top-100", FakeResponse.html("<html>the page</html>"))
+        site.add("GET", "/chart/_/1", FakeResponse(302, headers={"Location": f"{elsewhere.url}/chart/_/1"}))
+        elsewhere.add("GET", "/chart/_/1", FakeResponse.html("<html>not Beatport</html>"))
+        async with httpx.AsyncClient() as page_http:
+            fetcher = page_fetcher(site.url, page_http)
+            page = await fetcher.fetch("/de/genre/tech-house/11/top-100")
+            assert page.text == "<html>the page</html>" and fetcher.requests_made == 2
+            with pytest.raises(PermanentSourceError) as caught:
+                await fetcher.fetch("/chart/_/1")
+    assert f"({site.url} → {elsewhere.url})" in str(caught.value)
+    assert str(caught.value).startswith(f"Beatport redirected {site.url}/chart/_/1 to another host")
+    assert len(site.requests_to("/chart/_/1")) == 1  # permanent: not retried
+    assert elsewhere.requests == []
+
+
+async def test_logins_run_on_the_clients_handed_in(
+    fake_api: FakeBeatportApi, http: httpx.AsyncClient
+) -> None:
+    built: list[httpx.AsyncClient] = []
+
+    def auth_client() -> httpx.AsyncClient:
+        built.append(httpx.AsyncClient(headers={"X-Test": "injected"}))
+        return built[-1]
+
+    api = BeatportApiClient.from_settings(
+        api_settings(fake_api),
+        client=http,
+        limiter=AsyncRateLimiter(None),
+        token_store=MemoryTokenStore(),
+        auth_client_factory=auth_client,
+    )
+    assert len((await api.fetch_page(TOP100)).tracks) == 100
+    assert len(built) == 1 and all(c.is_closed for c in built)  # one login, its cookie jar gone with it
+    login, authorize, token = (r for r in fake_api.requests if "/auth/" in r.path)
+    assert all(r.headers["x-test"] == "injected" for r in (login, authorize, token))
+    assert login.headers["origin"] == "https://www.beatport.com"  # the browser headers go with every step
+    assert "x-test" not in fake_api.catalog_requests()[0].headers
 
 
 # -- source selection in the collection service ------------------------------------------------------------

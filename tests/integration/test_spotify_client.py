@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import requests
 
 from app.config import Settings
 from app.errors import PermanentSourceError, TransientSourceError
@@ -104,6 +105,23 @@ async def test_token_fetched_once_cached_in_memory_no_cache_file(
     assert search.query["limit"] == ["10"]
     assert search.headers["authorization"].startswith("Bearer BQDfake")
     assert fake.counts["tracks_batch"] == fake.counts["artists_batch"] == 0
+
+
+async def test_a_session_handed_in_carries_every_request_and_stays_open(fake: FakeSpotify) -> None:
+    sent: list[str] = []
+    session = requests.Session()
+    session.headers["X-Test"] = "injected"
+    session.hooks["response"].append(lambda response, *args, **kwargs: sent.append(response.url))
+    async with SpotifyClient.from_settings(
+        make_settings(fake), limiter=AsyncRateLimiter(None), session=session
+    ) as client:
+        await client.get_artist(ARTIST_ID)
+        assert (client.requests_made, client.token_requests) == (1, 1)
+    assert [url.removeprefix(fake.server.url) for url in sent] == ["/api/token", f"/v1/artists/{ARTIST_ID}"]
+    assert all(r.headers["x-test"] == "injected" for r in fake.server.requests)
+    # The caller's session is the caller's to close: it still works.
+    assert session.get(f"{fake.server.url}/v1/artists/{ARTIST_ID}", timeout=5).status_code == 401
+    session.close()
 
 
 async def test_expired_token_is_dropped_and_fetched_again_once(

@@ -7,9 +7,9 @@ and the page number: `next` is only a yes/no (Beatport sends it without a scheme
 must never receive our bearer token). Track objects are mapped by the page parser's `parse_track`, so a
 track stores the same row whichever source served it.
 
-Politeness and errors follow the page fetcher: a request budget of its own (shared per process), Retry-After
-honoured for everyone in the process, short transient failures retried here with backoff and long ones
-raised for the task's retry policy; 404 and other refusals are permanent. A 401 renews the token once
+Politeness and errors follow `app.sources.http`, as for pages: a request budget of its own (shared per
+process), Retry-After honoured for everyone in the process, short transient failures retried here with
+backoff and long ones raised for the task's retry policy; 404 and other refusals are permanent. A 401 renews the token once
 (`BeatportAuth.renew`) and retries the request once.
 """
 
@@ -23,22 +23,20 @@ from typing import Any
 import httpx
 
 from app.config import Settings
-from app.errors import PermanentSourceError, TransientSourceError
-from app.sources.beatport.auth import BROWSER_USER_AGENT, BeatportAuth, TokenStore
-from app.sources.beatport.fetcher import parse_retry_after
+from app.errors import PermanentSourceError
+from app.sources.beatport.auth import BROWSER_USER_AGENT, AuthClientFactory, BeatportAuth, TokenStore
 from app.sources.beatport.genres import genre_by_id
 from app.sources.beatport.models import BeatportTrack, ParsedPage, TargetKind
 from app.sources.beatport.parsing import parse_track
 from app.sources.beatport.targets import PAGINATED_PER_PAGE, Target
+from app.sources.http import Answer, Site, SiteClient, Verdict, classify, retry_transient
 from app.sources.ratelimit import AsyncRateLimiter
-from app.sources.retry import retry_transient
 
 logger = logging.getLogger(__name__)
 
 # One-page kinds (Top 100s, charts, releases) are read at this page size, every API page of them combined.
 LIST_PER_PAGE = 100
 MAX_LIST_PAGES = 20  # a chart or release longer than 2000 tracks is cut there
-MAX_REDIRECTS = 3  # same-host only (trailing-slash 301s); a redirect elsewhere is refused
 
 _CHART_KINDS = frozenset({TargetKind.GENRE_TOP100, TargetKind.TOP100, TargetKind.CHART})
 
@@ -119,14 +117,6 @@ def endpoint_for(target: Target, *, page: int = 1, per_page: int | None = None) 
     raise ValueError(f"no Beatport API endpoint for {kind}")
 
 
-@dataclass(frozen=True, slots=True)
-class _Answer:
-    url: httpx.URL
-    status: int
-    headers: httpx.Headers
-    body: bytes
-
-
 class BeatportApiClient:
     """Reads Beatport API v4 catalog endpoints with a bearer token from `BeatportAuth`."""
 
@@ -141,14 +131,17 @@ class BeatportApiClient:
         attempts: int = 3,
         backoff_base_seconds: float = 1.0,
     ) -> None:
-        self._client = client
+        self._http = SiteClient(
+            client, site=Site(name="Beatport API", max_body_bytes=max_response_bytes), limiter=limiter
+        )
         self._base = httpx.URL(api_url.rstrip("/") + "/")
         self.auth = auth
-        self._limiter = limiter
-        self._max_bytes = max_response_bytes
         self._attempts = attempts
         self._backoff_base = backoff_base_seconds
-        self.requests_made = 0
+
+    @property
+    def requests_made(self) -> int:
+        return self._http.requests_made
 
     @classmethod
     def from_settings(
@@ -158,7 +151,10 @@ class BeatportApiClient:
         client: httpx.AsyncClient,
         limiter: AsyncRateLimiter,
         token_store: TokenStore,
+        auth_client_factory: AuthClientFactory | None = None,
     ) -> BeatportApiClient:
+        """`client` reads the catalog; logins and refreshes run on fresh clients from `auth_client_factory`
+        (default: plain clients with the Beatport timeouts)."""
         api_url = str(settings.beatport_api_url)
         auth = BeatportAuth(
             api_url=api_url,
@@ -170,6 +166,7 @@ class BeatportApiClient:
             timeout=httpx.Timeout(
                 settings.beatport_read_timeout_seconds, connect=settings.beatport_connect_timeout_seconds
             ),
+            client_factory=auth_client_factory,
         )
         return cls(
             client=client,
@@ -191,7 +188,7 @@ class BeatportApiClient:
             timeout=httpx.Timeout(
                 settings.beatport_read_timeout_seconds, connect=settings.beatport_connect_timeout_seconds
             ),
-            follow_redirects=False,  # same-host redirects are followed by hand; others are refused
+            follow_redirects=False,  # same-host redirects are followed by SiteClient; others are refused
             limits=httpx.Limits(max_connections=4),
         )
 
@@ -318,22 +315,22 @@ class BeatportApiClient:
             lambda: self._get_once(url),
             attempts=self._attempts,
             backoff_base=self._backoff_base,
-            limiter=self._limiter,
+            limiter=self._http.limiter,
         )
 
     async def _get_once(self, url: httpx.URL) -> Any:
         token = await self.auth.token()
         answer = await self._send(url, token)
-        if answer.status == 401:
+        if classify(answer.status) is Verdict.AUTH:
             logger.info("Beatport API answered 401 for %s; renewing the token once", answer.url)
             token = await self.auth.renew(token)
             answer = await self._send(url, token)
-            if answer.status == 401:
+            if classify(answer.status) is Verdict.AUTH:
                 raise PermanentSourceError(
                     f"Beatport API rejected a freshly issued token for {answer.url} (HTTP 401): the account "
                     "may lack API access"
                 )
-        self._raise_for_status(answer)
+        self._http.raise_for_status(answer)
         try:
             return json.loads(answer.body)
         except ValueError as error:
@@ -341,92 +338,9 @@ class BeatportApiClient:
                 f"Beatport API answer for {answer.url} is not JSON (the API changed?)"
             ) from error
 
-    def _same_origin(self, url: httpx.URL) -> bool:
-        return (url.scheme, url.host, url.port) == (self._base.scheme, self._base.host, self._base.port)
-
-    async def _send(self, url: httpx.URL, token: str) -> _Answer:
-        for _ in range(MAX_REDIRECTS + 1):
-            await self._limiter.acquire()
-            self.requests_made += 1
-            try:
-                async with self._client.stream(
-                    "GET", url, headers={"Authorization": f"Bearer {token}"}
-                ) as response:
-                    if response.is_redirect:
-                        target = url.join(response.headers["location"])
-                        if not self._same_origin(target):
-                            raise PermanentSourceError(
-                                f"Beatport API redirected {url} to another host ({target.host}); not followed"
-                            )
-                        url = target
-                        continue
-                    body = await self._read_capped(url, response)
-                    return _Answer(url=url, status=response.status_code, headers=response.headers, body=body)
-            except httpx.TimeoutException as error:
-                raise TransientSourceError(
-                    f"Beatport API did not answer in time for {url} ({type(error).__name__})"
-                ) from error
-            except httpx.TransportError as error:
-                raise TransientSourceError(
-                    f"Could not reach the Beatport API for {url} ({type(error).__name__})"
-                ) from error
-        raise PermanentSourceError(f"Beatport API redirected {url} more than {MAX_REDIRECTS} times")
-
-    def _raise_for_status(self, answer: _Answer) -> None:
-        status, url = answer.status, answer.url
-        retry_after = parse_retry_after(answer.headers.get("retry-after"))
-        if answer.headers.get("cf-mitigated", "").lower() == "challenge":
-            if retry_after is not None:
-                self._limiter.hold(retry_after)
-            raise TransientSourceError(
-                f"Beatport API served a bot challenge for {url}", retry_after=retry_after
-            )
-        if status == 429:
-            if retry_after is not None:
-                self._limiter.hold(retry_after)
-            raise TransientSourceError(
-                f"Beatport API rate-limited the request for {url} (HTTP 429)", retry_after=retry_after
-            )
-        if status >= 500:
-            raise TransientSourceError(
-                f"Beatport API answered HTTP {status} for {url}", retry_after=retry_after
-            )
-        if status == 404:
-            raise PermanentSourceError(f"Beatport API has nothing at {url} (HTTP 404)")
-        if status >= 400:
-            detail = _detail(answer.body)
-            raise PermanentSourceError(
-                f"Beatport API refused {url} with HTTP {status}" + (f": {detail}" if detail else "")
-            )
-
-    async def _read_capped(self, url: httpx.URL, response: httpx.Response) -> bytes:
-        declared = response.headers.get("content-length")
-        if declared and declared.isdigit() and int(declared) > self._max_bytes:
-            raise PermanentSourceError(f"Beatport API answer for {url} is {declared} bytes, over the cap")
-        chunks: list[bytes] = []
-        size = 0
-        async for chunk in response.aiter_bytes():
-            size += len(chunk)
-            if size > self._max_bytes:
-                raise PermanentSourceError(
-                    f"Beatport API answer for {url} exceeded the {self._max_bytes}-byte cap"
-                )
-            chunks.append(chunk)
-        return b"".join(chunks)
-
-
-def _detail(body: bytes) -> str | None:
-    """`{"detail": …}` / `{"error": …}` of an error answer, short; never the body itself."""
-    try:
-        data = json.loads(body)
-    except ValueError:
-        return None
-    if isinstance(data, dict):
-        for name in ("detail", "error"):
-            value = data.get(name)
-            if isinstance(value, str) and value.strip():
-                return " ".join(value.split())[:200]
-    return None
+    async def _send(self, url: httpx.URL, token: str) -> Answer:
+        # Same-origin redirects only (Beatport 301s paths without a trailing slash): the token never leaves.
+        return await self._http.send("GET", url, headers={"Authorization": f"Bearer {token}"})
 
 
 def _parse_items(items: list[Any], *, url: str, kind: TargetKind) -> tuple[list[BeatportTrack], list[int]]:

@@ -10,6 +10,9 @@ spotipy does the HTTP; this module owns everything around it:
   credentials fail at once;
 * `requests_made`, the number of HTTP requests sent to the API (token requests not included).
 
+What a status, a Retry-After or a failed connection means, and how long to back off, is read through the
+shared policy of `app.sources.http`. A caller (or a test) may hand in its own `requests.Session`.
+
 spotipy is synchronous, so every call runs in a worker thread (`asyncio.to_thread`).
 Only single-item endpoints are used: the batch ones (`/tracks?ids=`, `/artists?ids=`) answer 403 to
 Development-Mode apps (see tests/fixtures/spotify/README.md).
@@ -18,27 +21,24 @@ Development-Mode apps (see tests/fixtures/spotify/README.md).
 from __future__ import annotations
 
 import asyncio
-import base64
 import datetime as dt
-import email.utils
 import hashlib
 import logging
-import random
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import requests
-from requests.exceptions import ChunkedEncodingError, Timeout
+from requests.exceptions import ChunkedEncodingError, RequestException, Timeout
 from requests.exceptions import ConnectionError as RequestsConnectionError
 from spotipy import Spotify, SpotifyException
-from spotipy.cache_handler import MemoryCacheHandler
-from spotipy.oauth2 import SpotifyClientCredentials
 
 from app.config import Settings
 from app.errors import PermanentSourceError, TransientSourceError
+from app.sources.http import Verdict, backoff_seconds, classify, header, parse_retry_after, transport_error
 from app.sources.ratelimit import AsyncRateLimiter
+from app.sources.spotify.spotipy_setup import ClientCredentials, CountingSession, TokenEndpointError
 
 logger = logging.getLogger(__name__)
 
@@ -97,110 +97,21 @@ def process_limiter(rate_per_second: float | None) -> AsyncRateLimiter:
         return limiter
 
 
-# -- spotipy plumbing ------------------------------------------------------------------------------------
-class _TokenEndpointError(Exception):
-    """A failed token request, with what the retry policy needs (spotipy's SpotifyOauthError lacks the status)."""
-
-    def __init__(self, status: int, error: str | None, retry_after: float | None) -> None:
-        super().__init__(f"token endpoint answered HTTP {status} ({error or 'no error code'})")
-        self.status = status
-        self.error = error
-        self.retry_after = retry_after
-
-
-class _CountingSession(requests.Session):
-    """The API session: counts every request it sends (including ones that then time out)."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self._count_lock = threading.Lock()  # calls arrive from several worker threads
-        self.count = 0
-
-    def request(self, method: str | bytes, url: str | bytes, *args: Any, **kwargs: Any) -> requests.Response:
-        with self._count_lock:
-            self.count += 1
-        return super().request(method, url, *args, **kwargs)
-
-
-class _ClientCredentials(SpotifyClientCredentials):  # type: ignore[misc]  # spotipy is untyped
-    def __init__(
-        self, client_id: str, client_secret: str, *, token_url: str, session: requests.Session, timeout: float
-    ) -> None:
-        super().__init__(
-            client_id=client_id,
-            client_secret=client_secret,
-            requests_session=session,
-            requests_timeout=timeout,
-            cache_handler=MemoryCacheHandler(),  # the default CacheFileHandler writes ./.cache
-        )
-        # An instance attribute shadows the class default: other spotipy users in the process are unaffected.
-        self.OAUTH_TOKEN_URL = token_url
-        self._token_lock = threading.Lock()
-        self.token_requests = 0
-
-    def get_access_token(self, as_dict: bool = True, check_cache: bool = True) -> Any:
-        # Serialised so that concurrent worker threads wait for one token request instead of each sending one.
-        with self._token_lock:
-            return super().get_access_token(as_dict=as_dict, check_cache=check_cache)
-
-    def drop_cached_token(self) -> None:
-        with self._token_lock:
-            self.cache_handler.save_token_to_cache(None)
-
-    def _request_access_token(self) -> dict[str, Any]:
-        # Replaces spotipy's version, which logs the Basic header (the secret, base64) at DEBUG level and
-        # folds every failure into SpotifyOauthError without the HTTP status the retry policy needs.
-        self.token_requests += 1
-        basic = base64.b64encode(f"{self.client_id}:{self.client_secret}".encode()).decode("ascii")
-        response = self._session.post(
-            self.OAUTH_TOKEN_URL,
-            data={"grant_type": "client_credentials"},
-            headers={"Authorization": f"Basic {basic}"},
-            timeout=self.requests_timeout,
-        )
-        try:
-            payload = response.json()
-        except ValueError:
-            payload = None
-        if response.status_code >= 400:
-            error = payload.get("error") if isinstance(payload, dict) else None
-            raise _TokenEndpointError(
-                response.status_code,
-                error if isinstance(error, str) else None,
-                _retry_after_seconds(response.headers),
-            )
-        if not isinstance(payload, dict) or not payload.get("access_token") or "expires_in" not in payload:
-            raise _TokenEndpointError(response.status_code, "malformed token response", None)
-        return payload
-
-
 @dataclass(frozen=True, slots=True)
 class _Retryable:
     message: str
     retry_after: float | None = None  # None: exponential backoff; a number: the server said how long
 
 
-def _retry_after_seconds(headers: Mapping[str, str] | None) -> float | None:
-    """Retry-After as seconds: delta-seconds or an HTTP date; None when absent or unreadable."""
-    value = headers.get("Retry-After") if headers else None
-    if value is None:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=dt.UTC)
-    return max(0.0, (when - dt.datetime.now(dt.UTC)).total_seconds())
-
-
 def _spotify_message(exc: SpotifyException) -> str:
     # spotipy's msg is "<url>:\n <message>"; keep it on one line for task statuses.
     return " ".join(str(exc.msg).split())
+
+
+def _no_answer(what: str, exc: RequestException) -> _Retryable:
+    request = getattr(exc, "request", None)
+    url = getattr(request, "url", None) or what
+    return _Retryable(f"{what} failed: {transport_error('Spotify', exc, url=url)}")
 
 
 class SpotifyClient:
@@ -223,6 +134,7 @@ class SpotifyClient:
         backoff_base: float = DEFAULT_BACKOFF_BASE_SECONDS,
         backoff_max: float = DEFAULT_BACKOFF_MAX_SECONDS,
         max_retry_after: float = DEFAULT_MAX_RETRY_AFTER_SECONDS,
+        session: requests.Session | None = None,
     ) -> None:
         if not client_id or not client_secret:
             missing = [
@@ -246,9 +158,11 @@ class SpotifyClient:
 
         # Plain sessions: spotipy only mounts its urllib3 Retry adapter on sessions it builds itself, and
         # that adapter would sleep through a 429 inside the call instead of letting us see Retry-After.
-        self._token_session = requests.Session()
-        self._api_session = _CountingSession()
-        self._auth = _ClientCredentials(
+        # A caller's `session` carries both token and API requests, and stays open when this client closes.
+        self._owns_session = session is None
+        self._token_session = session if session is not None else requests.Session()
+        self._api_session = CountingSession(session)
+        self._auth = ClientCredentials(
             client_id, client_secret, token_url=auth_url, session=self._token_session, timeout=timeout
         )
         self._sp = Spotify(
@@ -271,6 +185,7 @@ class SpotifyClient:
         backoff_base: float = DEFAULT_BACKOFF_BASE_SECONDS,
         backoff_max: float = DEFAULT_BACKOFF_MAX_SECONDS,
         max_retry_after: float = DEFAULT_MAX_RETRY_AFTER_SECONDS,
+        session: requests.Session | None = None,
     ) -> SpotifyClient:
         """Build from Settings; without `limiter`, the process-wide one for SPOTIFY_REQUESTS_PER_SECOND."""
         missing = settings.missing_spotify_settings()
@@ -288,6 +203,7 @@ class SpotifyClient:
             backoff_base=backoff_base,
             backoff_max=backoff_max,
             max_retry_after=max_retry_after,
+            session=session,
         )
 
     # -- public API --------------------------------------------------------------------------------------
@@ -325,8 +241,9 @@ class SpotifyClient:
         return await self._call(f"Spotify track {track_id}", lambda: self._sp.track(track_id, market=market))
 
     def close(self) -> None:
-        self._api_session.close()
-        self._token_session.close()
+        self._api_session.close()  # its own adapters only: a caller's session is not closed
+        if self._owns_session:
+            self._token_session.close()
 
     async def aclose(self) -> None:
         self.close()
@@ -347,10 +264,10 @@ class SpotifyClient:
             await self._limiter.acquire()
             try:
                 result = await asyncio.to_thread(fn)
-            except _TokenEndpointError as exc:
+            except TokenEndpointError as exc:
                 failure = self._classify_token_error(what, exc)
             except SpotifyException as exc:
-                if exc.http_status == 401 and not token_dropped:
+                if classify(int(exc.http_status)) is Verdict.AUTH and not token_dropped:
                     # Expired/revoked bearer token: fetch a fresh one and try once more (not a retry attempt).
                     token_dropped = True
                     self._auth.drop_cached_token()
@@ -358,7 +275,7 @@ class SpotifyClient:
                     continue
                 failure = self._classify_api_error(what, exc)
             except (Timeout, RequestsConnectionError, ChunkedEncodingError) as exc:
-                failure = _Retryable(f"{what} failed: {type(exc).__name__}")
+                failure = _no_answer(what, exc)
             else:
                 if isinstance(result, dict):
                     return result
@@ -391,9 +308,7 @@ class SpotifyClient:
                 await asyncio.sleep(delay)
 
     def _backoff(self, attempt: int) -> float:
-        # Exponential with "equal jitter": half fixed, half random, so parallel callers spread out.
-        delay = min(self._backoff_max, self._backoff_base * 2.0 ** (attempt - 1))
-        return delay / 2 + random.uniform(0, delay / 2)
+        return backoff_seconds(attempt, base=self._backoff_base, cap=self._backoff_max)
 
     def _check_quota(self, what: str) -> None:
         # After a quota 429 there is no point asking again before the resume time: fail without a request.
@@ -425,11 +340,12 @@ class SpotifyClient:
     def _classify_api_error(self, what: str, exc: SpotifyException) -> _Retryable:
         status = int(exc.http_status)
         message = _spotify_message(exc)
+        verdict = classify(status, exc.headers)
         if status == 429:
-            return self._rate_limited(what, _retry_after_seconds(exc.headers), exc.reason)
-        if status >= 500:
+            return self._rate_limited(what, parse_retry_after(header(exc.headers, "retry-after")), exc.reason)
+        if verdict in (Verdict.TRANSIENT, Verdict.CHALLENGE):
             return _Retryable(f"{what} failed: HTTP {status} from Spotify")
-        if status == 401:
+        if verdict is Verdict.AUTH:
             raise PermanentSourceError(
                 f"{what} failed: Spotify rejected a freshly issued access token (HTTP 401)"
             )
@@ -441,14 +357,15 @@ class SpotifyClient:
             raise SpotifyNotFound(f"{what} failed: HTTP 404 not found ({message})")
         raise PermanentSourceError(f"{what} failed: HTTP {status} ({message})")
 
-    def _classify_token_error(self, what: str, exc: _TokenEndpointError) -> _Retryable:
-        if exc.status == 401 or (
+    def _classify_token_error(self, what: str, exc: TokenEndpointError) -> _Retryable:
+        verdict = classify(exc.status)
+        if verdict is Verdict.AUTH or (
             exc.status == 400 and exc.error in ("invalid_client", "unauthorized_client")
         ):
             raise PermanentSourceError(CREDENTIALS_REJECTED)
         if exc.status == 429:
             return self._rate_limited(f"{what} (token request)", exc.retry_after, None)
-        if exc.status >= 500 or exc.status < 400:
+        if verdict is not Verdict.PERMANENT:  # 408, 5xx, or a 2xx without a usable token
             return _Retryable(f"{what} failed: Spotify token endpoint answered HTTP {exc.status}")
         raise PermanentSourceError(
             f"{what} failed: Spotify token endpoint refused the request (HTTP {exc.status} {exc.error})"

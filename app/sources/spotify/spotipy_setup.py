@@ -1,0 +1,93 @@
+"""What spotipy runs on: the token manager and the API session, shaped for SpotifyClient's retry policy."""
+
+from __future__ import annotations
+
+import base64
+import threading
+from typing import Any
+
+import requests
+from spotipy.cache_handler import MemoryCacheHandler
+from spotipy.oauth2 import SpotifyClientCredentials
+
+from app.sources.http import header, parse_retry_after
+
+
+class TokenEndpointError(Exception):
+    """A failed token request, with what the retry policy needs (spotipy's SpotifyOauthError lacks the status)."""
+
+    def __init__(self, status: int, error: str | None, retry_after: float | None) -> None:
+        super().__init__(f"token endpoint answered HTTP {status} ({error or 'no error code'})")
+        self.status = status
+        self.error = error
+        self.retry_after = retry_after
+
+
+class CountingSession(requests.Session):
+    """What spotipy sends API requests through: counts each one (including ones that then time out) and sends
+    it on `inner` (a caller's session) or, without one, itself. spotipy wants a `requests.Session`."""
+
+    def __init__(self, inner: requests.Session | None = None) -> None:
+        super().__init__()
+        self._inner = inner
+        self._count_lock = threading.Lock()  # calls arrive from several worker threads
+        self.count = 0
+
+    def request(self, method: str | bytes, url: str | bytes, *args: Any, **kwargs: Any) -> requests.Response:
+        with self._count_lock:
+            self.count += 1
+        if self._inner is not None:
+            return self._inner.request(method, url, *args, **kwargs)
+        return super().request(method, url, *args, **kwargs)
+
+
+class ClientCredentials(SpotifyClientCredentials):  # type: ignore[misc]  # spotipy is untyped
+    def __init__(
+        self, client_id: str, client_secret: str, *, token_url: str, session: requests.Session, timeout: float
+    ) -> None:
+        super().__init__(
+            client_id=client_id,
+            client_secret=client_secret,
+            requests_session=session,
+            requests_timeout=timeout,
+            cache_handler=MemoryCacheHandler(),  # the default CacheFileHandler writes ./.cache
+        )
+        # An instance attribute shadows the class default: other spotipy users in the process are unaffected.
+        self.OAUTH_TOKEN_URL = token_url
+        self._token_lock = threading.Lock()
+        self.token_requests = 0
+
+    def get_access_token(self, as_dict: bool = True, check_cache: bool = True) -> Any:
+        # Serialised so that concurrent worker threads wait for one token request instead of each sending one.
+        with self._token_lock:
+            return super().get_access_token(as_dict=as_dict, check_cache=check_cache)
+
+    def drop_cached_token(self) -> None:
+        with self._token_lock:
+            self.cache_handler.save_token_to_cache(None)
+
+    def _request_access_token(self) -> dict[str, Any]:
+        # Replaces spotipy's version, which logs the Basic header (the secret, base64) at DEBUG level and
+        # folds every failure into SpotifyOauthError without the HTTP status the retry policy needs.
+        self.token_requests += 1
+        basic = base64.b64encode(f"{self.client_id}:{self.client_secret}".encode()).decode("ascii")
+        response = self._session.post(
+            self.OAUTH_TOKEN_URL,
+            data={"grant_type": "client_credentials"},
+            headers={"Authorization": f"Basic {basic}"},
+            timeout=self.requests_timeout,
+        )
+        try:
+            payload = response.json()
+        except ValueError:
+            payload = None
+        if response.status_code >= 400:
+            error = payload.get("error") if isinstance(payload, dict) else None
+            raise TokenEndpointError(
+                response.status_code,
+                error if isinstance(error, str) else None,
+                parse_retry_after(header(response.headers, "retry-after")),
+            )
+        if not isinstance(payload, dict) or not payload.get("access_token") or "expires_in" not in payload:
+            raise TokenEndpointError(response.status_code, "malformed token response", None)
+        return payload
