@@ -117,11 +117,12 @@ def token_from_answer(data: Any, *, client_id: str, source: str, now: float | No
             "Beatport's token endpoint answered without an access_token (the API changed?)"
         )
     expires_in = _number(data.get("expires_in"))
+    issued_at = time.time() if now is None else now
     refresh = data.get("refresh_token")
     return ApiToken(
         access_token=data["access_token"],
         refresh_token=refresh if isinstance(refresh, str) and refresh else None,
-        expires_at=(time.time() if now is None else now) + expires_in if expires_in is not None else None,
+        expires_at=issued_at + expires_in if expires_in is not None else None,
         client_id=client_id,
         source=source,
     )
