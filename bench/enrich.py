@@ -42,7 +42,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from app.db.catalog import store_tracks
 from app.db.models import Artist, Track
 from app.db.session import create_engine, create_sessionmaker
-from app.services.enrichment import EnrichmentService, EnrichmentSummary, track_to_match
+from app.services.enrichment import EnrichmentService
+from app.services.enrichment_request import EnrichmentSummary, track_to_match
 from app.services.spotify_matching import build_search_query, spotify_artist_name
 from app.sources.beatport.models import BeatportArtist, BeatportTrack, TargetKind
 from app.sources.beatport.parsing import parse_html

@@ -138,35 +138,70 @@ async def upsert_rows(
     RETURNING` per chunk. SQLite: a SELECT of the existing rows, then an executemany upsert of the new and
     changed ones.
     """
-    counts = UpsertCounts()
     forced = {k if isinstance(k, tuple) else (k,) for k in force_update}
     unique = list({tuple(r[k] for k in key): r for r in rows}.values())  # last occurrence wins
     if not unique:
-        return counts
+        return UpsertCounts()
     table = _table(model)
     dialect = session.get_bind().dialect.name
-    columns = tuple(unique[0].keys())
-    compared = tuple(c for c in columns if c not in key)
     if dialect == "postgresql" and len(key) == 1:
-        stmt = _pg_upsert_stmt(
-            table, key[0], columns, tuple(on_change or ()), tuple(on_create or ()), bool(forced)
+        return await _pg_upsert(
+            session,
+            table=table,
+            key=key[0],
+            rows=unique,
+            on_change=on_change,
+            on_create=on_create,
+            forced=forced,
         )
-        for chunk in _chunks(unique):
-            params = _arrays(columns, chunk)
-            params.update(
-                {f"c_{name}": value for name, value in {**(on_create or {}), **(on_change or {})}.items()}
-            )
-            if forced:
-                params["forced"] = [k[0] for k in forced]
-            written = (await session.execute(stmt, params)).all()
-            created = sum(1 for row in written if row[1])
-            counts.created += created
-            counts.updated += len(written) - created
-            counts.unchanged += len(chunk) - len(written)
-        return counts
+    return await _select_then_upsert(
+        session, table=table, key=key, rows=unique, on_change=on_change, on_create=on_create, forced=forced
+    )
 
+
+async def _pg_upsert(
+    session: AsyncSession,
+    *,
+    table: Table,
+    key: str,
+    rows: Sequence[Mapping[str, Any]],
+    on_change: Mapping[str, Any] | None,
+    on_create: Mapping[str, Any] | None,
+    forced: set[tuple[Any, ...]],
+) -> UpsertCounts:
+    counts = UpsertCounts()
+    columns = tuple(rows[0].keys())
+    stmt = _pg_upsert_stmt(table, key, columns, tuple(on_change or ()), tuple(on_create or ()), bool(forced))
+    for chunk in _chunks(rows):
+        params = _arrays(columns, chunk)
+        params.update(
+            {f"c_{name}": value for name, value in {**(on_create or {}), **(on_change or {})}.items()}
+        )
+        if forced:
+            params["forced"] = [k[0] for k in forced]
+        written = (await session.execute(stmt, params)).all()
+        created = sum(1 for row in written if row[1])
+        counts.created += created
+        counts.updated += len(written) - created
+        counts.unchanged += len(chunk) - len(written)
+    return counts
+
+
+async def _select_then_upsert(
+    session: AsyncSession,
+    *,
+    table: Table,
+    key: Sequence[str],
+    rows: Sequence[Mapping[str, Any]],
+    on_change: Mapping[str, Any] | None,
+    on_create: Mapping[str, Any] | None,
+    forced: set[tuple[Any, ...]],
+) -> UpsertCounts:
+    counts = UpsertCounts()
+    dialect = session.get_bind().dialect.name
+    compared = tuple(c for c in rows[0] if c not in key)
     key_cols = [table.c[k] for k in key]
-    for chunk in _chunks(unique):
+    for chunk in _chunks(rows):
         if len(key) == 1:
             result = await session.execute(
                 _existing_stmt(dialect, table, tuple(key), compared), {"keys": [r[key[0]] for r in chunk]}
@@ -183,16 +218,15 @@ async def upsert_rows(
             old = existing.get(tuple(row[k] for k in key))
             if old is None:
                 counts.created += 1
-                to_write.append({**row, **(on_create or {}), **(on_change or {})})
             elif old != tuple(row[c] for c in compared) or tuple(row[k] for k in key) in forced:
                 counts.updated += 1
-                to_write.append({**row, **(on_create or {}), **(on_change or {})})
             else:
                 counts.unchanged += 1
-        if not to_write:
-            continue
-        update_cols = tuple(c for c in to_write[0] if c not in key and c not in (on_create or {}))
-        await session.execute(_upsert_stmt(dialect, table, tuple(key), update_cols), to_write)
+                continue
+            to_write.append({**row, **(on_create or {}), **(on_change or {})})
+        if to_write:
+            update_cols = tuple(c for c in to_write[0] if c not in key and c not in (on_create or {}))
+            await session.execute(_upsert_stmt(dialect, table, tuple(key), update_cols), to_write)
     return counts
 
 

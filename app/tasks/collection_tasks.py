@@ -9,7 +9,8 @@ from taskiq import Context
 from app.broker import broker, settings
 from app.runtime import Runtime
 from app.services.collection import CollectionService
-from app.services.enrichment import EnrichmentService, EnrichRequest
+from app.services.enrichment import EnrichmentService
+from app.services.enrichment_request import EnrichRequest
 from app.services.resources import Resources
 from app.sources.beatport.targets import parse_target
 from app.sources.spotify import SpotifyClient

@@ -25,7 +25,8 @@ from app.db.catalog import store_tracks
 from app.db.models import Artist, Track
 from app.db.session import create_engine, create_sessionmaker
 from app.errors import PermanentSourceError
-from app.services.enrichment import EnrichmentService, EnrichmentSummary, EnrichRequest
+from app.services.enrichment import EnrichmentService
+from app.services.enrichment_request import EnrichmentSummary, EnrichRequest
 from app.sources.beatport.models import BeatportTrack
 from app.sources.beatport.parsing import parse_html
 from app.sources.beatport.targets import parse_target

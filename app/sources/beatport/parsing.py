@@ -10,23 +10,14 @@ prefix or by shape, never by index, and every track field is treated as optional
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import re
 from collections.abc import Mapping, Sequence
-from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from app.errors import BotChallengeError, PermanentSourceError
-from app.sources.beatport.models import (
-    BeatportArtist,
-    BeatportGenre,
-    BeatportLabel,
-    BeatportRelease,
-    BeatportTrack,
-    ParsedPage,
-    TargetKind,
-)
+from app.sources.beatport.models import BeatportTrack, ParsedPage, TargetKind
+from app.sources.beatport.track_object import as_dict, as_int, as_str, parse_track
 
 __all__ = ["extract_next_data", "parse_html", "parse_page", "parse_track"]
 
@@ -113,183 +104,6 @@ def extract_next_data(html: str | bytes, *, url: str) -> dict[str, Any]:
 
 
 # ---------------------------------------------------------------------------------------------------------
-# Small tolerant converters: Beatport fields may be missing, null, "" or of a surprising type.
-
-
-def _dict(value: Any) -> dict[str, Any] | None:
-    return value if isinstance(value, dict) else None
-
-
-def _int(value: Any) -> int | None:
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int):
-        return value
-    if isinstance(value, float):
-        return round(value) if value == value else None  # NaN guard
-    if isinstance(value, str) and value.strip().isdigit():
-        return int(value.strip())
-    return None
-
-
-def _str(value: Any) -> str | None:
-    """Stripped text, with "" (and whitespace-only) as None."""
-    if not isinstance(value, str):
-        return None
-    value = value.strip()
-    return value or None
-
-
-def _date(value: Any) -> dt.date | None:
-    # "2026-06-26"; the search service also uses "2020-10-21T00:00:00".
-    if not isinstance(value, str) or len(value) < 10:
-        return None
-    try:
-        return dt.date.fromisoformat(value[:10])
-    except ValueError:
-        return None
-
-
-def _length_ms(obj: Mapping[str, Any]) -> int | None:
-    ms = _int(obj.get("length_ms"))
-    if ms is not None:
-        return ms
-    length = obj.get("length")
-    if not isinstance(length, str) or not length.strip():
-        return None
-    try:
-        parts = [int(p) for p in length.strip().split(":")]
-    except ValueError:
-        return None
-    if not 1 <= len(parts) <= 3 or any(p < 0 for p in parts):
-        return None
-    seconds = 0
-    for part in parts:  # "M:SS" or "H:MM:SS"
-        seconds = seconds * 60 + part
-    return seconds * 1000
-
-
-def _image_uri(obj: Mapping[str, Any] | None) -> str | None:
-    image = _dict(obj.get("image")) if obj else None
-    return _str(image.get("uri")) if image else None
-
-
-def _genre(value: Any) -> BeatportGenre | None:
-    obj = _dict(value)
-    if obj is None:
-        return None
-    genre_id, name = _int(obj.get("id")), _str(obj.get("name"))
-    if genre_id is None or name is None:
-        return None
-    return BeatportGenre(id=genre_id, name=name, slug=_str(obj.get("slug")))
-
-
-def _artists(value: Any) -> tuple[BeatportArtist, ...]:
-    if not isinstance(value, list):
-        return ()
-    artists = []
-    for item in value:
-        if not isinstance(item, dict):
-            continue
-        artist_id, name = _int(item.get("id")), _str(item.get("name"))
-        if artist_id is not None and name is not None:
-            artists.append(BeatportArtist(id=artist_id, name=name, slug=_str(item.get("slug"))))
-    return tuple(artists)
-
-
-def _label(value: Any) -> BeatportLabel | None:
-    obj = _dict(value)
-    if obj is None:
-        return None
-    label_id, name = _int(obj.get("id")), _str(obj.get("name"))
-    if label_id is None or name is None:
-        return None
-    return BeatportLabel(id=label_id, name=name, slug=_str(obj.get("slug")), image_url=_image_uri(obj))
-
-
-def _release(value: Any, fallback_label: Any = None) -> BeatportRelease | None:
-    obj = _dict(value)
-    if obj is None:
-        return None
-    release_id, name = _int(obj.get("id")), _str(obj.get("name"))
-    if release_id is None or name is None:
-        return None
-    return BeatportRelease(
-        id=release_id,
-        name=name,
-        slug=_str(obj.get("slug")),
-        image_url=_image_uri(obj),  # cover art; the track's own `image` is the waveform
-        label=_label(obj.get("label")) or _label(fallback_label),
-    )
-
-
-def _price(value: Any) -> tuple[Decimal | None, str | None]:
-    obj = _dict(value)
-    if obj is None:
-        return None, None
-    raw = obj.get("value")
-    amount: Decimal | None = None
-    if isinstance(raw, (int, float, str)) and not isinstance(raw, bool):
-        try:
-            amount = Decimal(str(raw))  # via str: 1.69 stays 1.69, not the float's binary expansion
-        except InvalidOperation:
-            amount = None
-        if amount is not None and not amount.is_finite():
-            amount = None
-    return amount, _str(obj.get("code"))
-
-
-# ---------------------------------------------------------------------------------------------------------
-# Track objects
-
-
-def parse_track(obj: dict[str, Any]) -> BeatportTrack:
-    """Map a v4 catalog track object (as embedded in pages and returned by api v4) to a BeatportTrack.
-
-    Only `id` and `name` are required (ValueError otherwise); every other field may be missing or null.
-    """
-    track_id = _int(obj.get("id"))
-    name = _str(obj.get("name"))
-    if track_id is None or name is None:
-        raise ValueError(f"Beatport track object without a numeric id and a name (id={obj.get('id')!r})")
-    key = _dict(obj.get("key"))
-    camelot = None
-    key_name = None
-    if key is not None:
-        key_name = _str(key.get("name"))
-        number, letter = _int(key.get("camelot_number")), _str(key.get("camelot_letter"))
-        if number is not None and letter is not None:
-            camelot = f"{number}{letter.upper()}"
-    price_value, price_currency = _price(obj.get("price"))
-    explicit = obj.get("is_explicit")
-    # "subgenre" only appears in a hand-edited fixture, but accepting it costs nothing.
-    sub_genre = obj.get("sub_genre") if "sub_genre" in obj else obj.get("subgenre")
-    return BeatportTrack(
-        id=track_id,
-        name=name,
-        mix_name=_str(obj.get("mix_name")),
-        slug=_str(obj.get("slug")),
-        artists=_artists(obj.get("artists")),
-        remixers=_artists(obj.get("remixers")),
-        bpm=_int(obj.get("bpm")),
-        key_name=key_name,
-        camelot=camelot,
-        genre=_genre(obj.get("genre")),
-        sub_genre=_genre(sub_genre),
-        release=_release(obj.get("release"), obj.get("label")),
-        isrc=_str(obj.get("isrc")),
-        catalog_number=_str(obj.get("catalog_number")),
-        length_ms=_length_ms(obj),
-        publish_date=_date(obj.get("publish_date")),
-        new_release_date=_date(obj.get("new_release_date")),
-        sample_url=_str(obj.get("sample_url")),
-        is_explicit=explicit if isinstance(explicit, bool) else None,
-        price_value=price_value,
-        price_currency=price_currency,
-    )
-
-
-# ---------------------------------------------------------------------------------------------------------
 # Page selection
 
 _CHART_KINDS = frozenset({TargetKind.GENRE_TOP100, TargetKind.TOP100, TargetKind.CHART})
@@ -332,7 +146,7 @@ def _query_key(query: Mapping[str, Any]) -> str:
 
 
 def _query_data(query: Mapping[str, Any]) -> Any:
-    state = _dict(query.get("state"))
+    state = as_dict(query.get("state"))
     return state.get("data") if state else None
 
 
@@ -393,20 +207,20 @@ def _page_number(value: Any) -> int | None:
     # The site sends page "1"; api v4 sends "1/3"; be ready for an int too.
     if isinstance(value, str):
         value = value.split("/", 1)[0]
-    return _int(value)
+    return as_int(value)
 
 
 def _entity(page_props: Mapping[str, Any], queries: Sequence[Mapping[str, Any]], kind: TargetKind) -> Any:
     prop = _ENTITY_PROP.get(kind)
     if prop is None:
         return None
-    entity = _dict(page_props.get(prop))
+    entity = as_dict(page_props.get(prop))
     if entity is not None:
         return entity
     entity_key = re.compile(rf"^{prop}-\d+$")
     for query in queries:
         if entity_key.match(_query_key(query)):
-            data = _dict(_query_data(query))
+            data = as_dict(_query_data(query))
             if data is not None:
                 return data
     return None
@@ -423,13 +237,13 @@ def parse_page(next_data: dict[str, Any], *, kind: TargetKind, url: str, page: i
 
     `page` is the page number that was requested; the envelope's own `page` wins when present.
     """
-    props = _dict(next_data.get("props"))
+    props = as_dict(next_data.get("props"))
     # /_next/data/<build>/...json bodies are {pageProps, __N_SSP} without the props wrapper.
-    page_props = _dict(props.get("pageProps")) if props else _dict(next_data.get("pageProps"))
+    page_props = as_dict(props.get("pageProps")) if props else as_dict(next_data.get("pageProps"))
     if page_props is None:
         raise _missing(url, kind, "no props.pageProps")
-    build_id = _str(next_data.get("buildId"))
-    dehydrated = _dict(page_props.get("dehydratedState"))
+    build_id = as_str(next_data.get("buildId"))
+    dehydrated = as_dict(page_props.get("dehydratedState"))
     raw_queries = dehydrated.get("queries") if dehydrated else None
     queries: list[Mapping[str, Any]] = (
         [q for q in raw_queries if isinstance(q, dict)] if isinstance(raw_queries, list) else []
@@ -446,6 +260,39 @@ def parse_page(next_data: dict[str, Any], *, kind: TargetKind, url: str, page: i
         )
     query_key, envelope, items = selected
 
+    tracks, indices, skipped = _parse_items(items)
+    if items and not tracks:
+        raise _missing(url, kind, f"none of the {len(items)} track objects has an id and a name")
+
+    page_no = _page_number(envelope.get("page")) or page
+    per_page = as_int(envelope.get("per_page"))
+    positions = None
+    if kind in _CHART_KINDS:
+        # No rank field exists: position = index in results + per_page*(page-1).
+        offset = (per_page if per_page is not None else len(items)) * (page_no - 1)
+        positions = tuple(offset + i + 1 for i in indices)
+
+    entity = as_dict(_entity(page_props, queries, kind))
+    title = as_str(entity.get("name")) if entity else None
+    if title is None and kind is TargetKind.TOP100:
+        title = "Beatport Top 100"
+    extra = _extra(query_key, skipped, entity if kind is TargetKind.CHART else None)
+
+    return ParsedPage(
+        kind=kind,
+        tracks=tuple(tracks),
+        title=title,
+        positions=positions,
+        total_count=as_int(envelope.get("count")),
+        page=page_no,
+        per_page=per_page,
+        build_id=build_id,
+        extra=extra,
+    )
+
+
+def _parse_items(items: Sequence[Any]) -> tuple[list[BeatportTrack], list[int], list[int]]:
+    """Tracks, the indices they came from, and the indices skipped as malformed."""
     tracks: list[BeatportTrack] = []
     indices: list[int] = []
     skipped: list[int] = []
@@ -455,41 +302,18 @@ def parse_page(next_data: dict[str, Any], *, kind: TargetKind, url: str, page: i
             indices.append(index)
         except ValueError:
             skipped.append(index)  # one malformed row must not sink a whole Top 100
-    if items and not tracks:
-        raise _missing(url, kind, f"none of the {len(items)} track objects has an id and a name")
+    return tracks, indices, skipped
 
-    page_no = _page_number(envelope.get("page")) or page
-    per_page = _int(envelope.get("per_page"))
-    positions = None
-    if kind in _CHART_KINDS:
-        # No rank field exists: position = index in results + per_page*(page-1).
-        offset = (per_page if per_page is not None else len(items)) * (page_no - 1)
-        positions = tuple(offset + i + 1 for i in indices)
 
-    entity = _dict(_entity(page_props, queries, kind))
-    title = _str(entity.get("name")) if entity else None
-    if title is None and kind is TargetKind.TOP100:
-        title = "Beatport Top 100"
+def _extra(query_key: str, skipped: list[int], chart: dict[str, Any] | None) -> dict[str, object]:
     extra: dict[str, object] = {"query_key": query_key}
     if skipped:
         extra["skipped_indices"] = skipped
-    if kind is TargetKind.CHART and entity is not None:
-        dj = _dict(entity.get("dj")) or _dict(entity.get("person"))
-        dj_name = _str(dj.get("name")) if dj else None
-        if dj_name:
-            extra["chart_dj"] = dj_name
-
-    return ParsedPage(
-        kind=kind,
-        tracks=tuple(tracks),
-        title=title,
-        positions=positions,
-        total_count=_int(envelope.get("count")),
-        page=page_no,
-        per_page=per_page,
-        build_id=build_id,
-        extra=extra,
-    )
+    dj = (as_dict(chart.get("dj")) or as_dict(chart.get("person"))) if chart else None
+    dj_name = as_str(dj.get("name")) if dj else None
+    if dj_name:
+        extra["chart_dj"] = dj_name
+    return extra
 
 
 def _parse_track_page(
@@ -500,20 +324,20 @@ def _parse_track_page(
     url: str,
     build_id: str | None,
 ) -> ParsedPage:
-    route_query = _dict(next_data.get("query"))
-    wanted_id = _int(route_query.get("id")) if route_query else None
+    route_query = as_dict(next_data.get("query"))
+    wanted_id = as_int(route_query.get("id")) if route_query else None
     candidates = []
     for query in queries:
         key = _query_key(query)
-        data = _dict(_query_data(query))
+        data = as_dict(_query_data(query))
         if data is not None and _KEY_PATTERNS[TargetKind.TRACK].match(key):
             candidates.append(data)
     # A track page may also carry related-track queries; the route's id decides when known.
-    obj = next((c for c in candidates if wanted_id is not None and _int(c.get("id")) == wanted_id), None)
+    obj = next((c for c in candidates if wanted_id is not None and as_int(c.get("id")) == wanted_id), None)
     if obj is None and candidates:
         obj = candidates[0]
     if obj is None:
-        obj = _dict(page_props.get("track"))
+        obj = as_dict(page_props.get("track"))
     if obj is None:
         seen = ", ".join(repr(_query_key(q)) for q in queries) or "none"
         raise _missing(url, TargetKind.TRACK, f"no track-<id> query or pageProps.track (queries: {seen})")

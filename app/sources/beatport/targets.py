@@ -133,8 +133,32 @@ def _invalid(given: str, why: str) -> InvalidTargetError:
 
 def parse_target(url_or_path: str) -> Target:
     """Parse a www.beatport.com URL or site path into a Target; raise InvalidTargetError otherwise."""
-    given = url_or_path
-    text = url_or_path.strip()
+    segments = _page_segments(url_or_path)
+    head = segments[0].lower()
+    if head == "top-100" and len(segments) == 1:
+        return Target(TargetKind.TOP100, None, None)
+    kind = _ENTITY_SEGMENTS.get(head)
+    if kind is None:
+        raise _invalid(url_or_path, f"/{head}/ pages are not supported")
+    if len(segments) not in (3, 4):
+        raise _invalid(url_or_path, f"expected /{head}/<slug>/<id>{_suffix_hint(head)}")
+    slug, raw_id = segments[1], segments[2]
+    suffix = segments[3].lower() if len(segments) == 4 else ""
+    if not _ID.fullmatch(raw_id) or int(raw_id) == 0:
+        raise _invalid(url_or_path, f"the id {raw_id!r} is not a positive number")
+    if suffix not in _SUFFIXES[head]:
+        raise _invalid(url_or_path, f"/{head}/<slug>/<id>/{suffix} pages are not supported")
+    target_id = int(raw_id)
+    if kind is TargetKind.GENRE_TOP100:
+        # The id decides; a known genre's own slug gives the canonical path (and one chart per genre).
+        genre = genre_by_id(target_id)
+        slug = genre.slug if genre and genre.slug else slug
+    return Target(kind, target_id, None if slug == "_" else slug)
+
+
+def _page_segments(given: str) -> list[str]:
+    """The path segments of a www.beatport.com URL or path, locale prefix dropped; raises for anything else."""
+    text = given.strip()
     if not text:
         raise _invalid(given, "it is empty")
     lowered = text.lower()
@@ -148,35 +172,13 @@ def parse_target(url_or_path: str) -> Target:
         if host not in _HOSTS:
             raise _invalid(given, f"the host {host or '(none)'!r} is not www.beatport.com")
     elif not text.startswith("/"):
-        text = "/" + text
-        parts = urlsplit(text)
-
+        parts = urlsplit("/" + text)
     segments = [unquote(s) for s in parts.path.split("/") if s]
     if segments and _LOCALE.fullmatch(segments[0].lower()):
         segments = segments[1:]  # /de/..., /fr/...: same page in another language
     if not segments:
         raise _invalid(given, "it has no page path")
-
-    head = segments[0].lower()
-    if head == "top-100" and len(segments) == 1:
-        return Target(TargetKind.TOP100, None, None)
-    kind = _ENTITY_SEGMENTS.get(head)
-    if kind is None:
-        raise _invalid(given, f"/{head}/ pages are not supported")
-    if len(segments) not in (3, 4):
-        raise _invalid(given, f"expected /{head}/<slug>/<id>{_suffix_hint(head)}")
-    slug, raw_id = segments[1], segments[2]
-    suffix = segments[3].lower() if len(segments) == 4 else ""
-    if not _ID.fullmatch(raw_id) or int(raw_id) == 0:
-        raise _invalid(given, f"the id {raw_id!r} is not a positive number")
-    if suffix not in _SUFFIXES[head]:
-        raise _invalid(given, f"/{head}/<slug>/<id>/{suffix} pages are not supported")
-    target_id = int(raw_id)
-    if kind is TargetKind.GENRE_TOP100:
-        # The id decides; a known genre's own slug gives the canonical path (and one chart per genre).
-        genre = genre_by_id(target_id)
-        slug = genre.slug if genre and genre.slug else slug
-    return Target(kind, target_id, None if slug == "_" else slug)
+    return segments
 
 
 def _suffix_hint(head: str) -> str:
