@@ -88,7 +88,9 @@ def _lifecycle(
 
 
 def _durable_runtime(settings: Settings, redis: Redis) -> Runtime:
-    statuses = RedisStatusStore(redis, ttl_seconds=settings.task_result_ttl_seconds)
+    statuses = RedisStatusStore(
+        redis, ttl_seconds=settings.task_result_ttl_seconds, stream=QUEUE_NAME, group=CONSUMER_GROUP
+    )
     claims = DuplicateClaims(RedisClaimValues(redis), statuses=statuses)
     outbox = DeadLetterOutbox(RedisPendingLetters(redis))
     deliveries = Deliveries()

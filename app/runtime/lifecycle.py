@@ -24,7 +24,7 @@ from app.errors import retry_after_of
 from app.runtime.dead_letter_outbox import DeadLetterOutbox, DeadLetterRecord
 from app.runtime.duplicate_claims import DuplicateClaims
 from app.runtime.retry_policy import is_transient
-from app.runtime.stream_broker import ATTEMPT_LABEL, DELIVERY_LABEL, Deliveries
+from app.runtime.stream_broker import ATTEMPT_LABEL, Deliveries
 from app.runtime.task_status import ErrorInfo, StatusStore
 
 logger = logging.getLogger(__name__)
@@ -80,21 +80,22 @@ class LifecycleMiddleware(TaskiqMiddleware):
             )
         return message
 
-    async def pre_execute(self, message: TaskiqMessage) -> TaskiqMessage:
-        logger.info(
-            "task %s %s started (attempt %s)",
-            message.task_name,
-            message.task_id,
-            message.labels.get(ATTEMPT_LABEL),
-        )
-        return message
+    async def _attempt(self, message: TaskiqMessage) -> int:
+        """This run's attempt number, once its start is recorded (the stream broker records it while the task
+        runs, the in-process broker before)."""
+        recorded = await self.deliveries.attempt_of(message.task_id) if self.deliveries else None
+        if recorded is not None:
+            return recorded
+        if message.labels.get(ATTEMPT_LABEL):
+            return int(message.labels[ATTEMPT_LABEL])
+        return int(message.labels.get(RETRY_LABEL) or 0) + 1
 
     async def post_save(self, message: TaskiqMessage, result: TaskiqResult[Any]) -> None:
         if result.is_err and result.error is not None:
             await self._failed(message, result.error)
             return
-        delivery_id = str(message.labels.get(DELIVERY_LABEL) or "")
-        delivery = self.deliveries.running.get(delivery_id) if self.deliveries else None
+        attempt = await self._attempt(message)  # and the start is written before the end
+        delivery = self.deliveries.delivery_of(message.task_id) if self.deliveries else None
         fingerprint = message.labels.get(FINGERPRINT_LABEL)
         finished = await self._patiently(
             lambda: self.statuses.finish(
@@ -106,13 +107,12 @@ class LifecycleMiddleware(TaskiqMiddleware):
         )
         if delivery is not None and self.deliveries is not None:
             # Acknowledged with the status; or, if that could not be recorded, left to be delivered again.
-            self.deliveries.settled.add(delivery_id)
-        logger.info(
-            "task %s %s ended: %s", message.task_name, message.task_id, finished or "status not recorded"
-        )
+            self.deliveries.settled.add(delivery.message_id)
+        outcome = finished or "status not recorded"
+        logger.info("task %s %s attempt %d ended: %s", message.task_name, message.task_id, attempt, outcome)
 
     async def _failed(self, message: TaskiqMessage, error: BaseException) -> None:
-        attempt = int(message.labels.get(ATTEMPT_LABEL) or 1)
+        attempt = await self._attempt(message)
         if is_transient(error) and attempt < self.max_attempts:
             await self._retry(message, error, attempt)
             return
@@ -151,7 +151,7 @@ class LifecycleMiddleware(TaskiqMiddleware):
         await self._patiently(
             lambda: self.statuses.mark_retrying(message.task_id, error=error, next_attempt_at=next_at)
         )
-        keep = {k: v for k, v in message.labels.items() if k not in (ATTEMPT_LABEL, DELIVERY_LABEL, "delay")}
+        keep = {k: v for k, v in message.labels.items() if k not in (ATTEMPT_LABEL, "delay")}
         kicker: AsyncKicker[Any, Any] = AsyncKicker(
             task_name=message.task_name,
             broker=self.broker,

@@ -6,8 +6,10 @@ from collections.abc import Mapping
 from typing import Any
 
 from app.runtime.task_status import (
+    FINISHED_STATES,
     START_CANCELLED,
     START_LOST_TOO_OFTEN,
+    CancelOutcome,
     Delivery,
     StatusStore,
     TaskState,
@@ -59,6 +61,18 @@ class MemoryStatusStore(StatusStore):
         if release_claim is not None and self.claims.get(release_claim) == task_id:
             del self.claims[release_claim]
         return state
+
+    async def cancel(self, task_id: str) -> CancelOutcome:
+        record = self._records.get(task_id)
+        if not record or "state" not in record:
+            return CancelOutcome.UNKNOWN
+        if record["state"] in FINISHED_STATES:
+            return CancelOutcome.FINISHED
+        record["cancel_requested"] = "1"
+        if record["state"] in (TaskState.QUEUED, TaskState.RETRYING):  # `start` will refuse it
+            await self.mark_cancelled(task_id, message="cancelled by request before it ran")
+            return CancelOutcome.CANCELLED
+        return CancelOutcome.STOPPING
 
     async def close(self) -> None:
         self._records.clear()

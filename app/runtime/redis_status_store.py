@@ -1,11 +1,14 @@
 """Task statuses in Redis: one hash per task, kept for TASK_RESULT_TTL_SECONDS.
 
-The two writes every task makes are one round trip each: `start_many` (running + attempt + cancel check, for
-every message of one XREADGROUP at once) and `finish` (status + result + claim release + XACK in one MULTI).
+The two writes every task makes are one round trip each and neither delays its start: `start_many` (running +
+attempt for every message of one XREADGROUP at once, sent while the tasks already run) and `finish` (status +
+result + claim release + XACK in one MULTI). Cancelling a queued task is one script that either deletes its
+message from the stream before any worker took it, or finds it delivered and asks it to stop.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
 from typing import Any, cast
 
@@ -13,6 +16,7 @@ from redis.asyncio import Redis
 
 from app.runtime.redis_connection import text
 from app.runtime.task_status import (
+    CancelOutcome,
     Delivery,
     StatusStore,
     TaskState,
@@ -24,29 +28,49 @@ from app.runtime.task_status import (
 KEY_PREFIX = "cratedigger:status:"
 
 # KEYS[1] status hash; ARGV: task name, now, ttl, reclaimed (0|1), max attempts (0: no limit).
-# -1: cancelled while queued; -2: reclaimed after dying on every allowed attempt; else the attempt number.
+# A reclaimed message is checked first: -1 cancelled, -2 started the allowed number of times and never
+# finished. A fresh one is already running (a cancel that came too late to delete it asks it to stop).
 _START_SCRIPT = """
 local key = KEYS[1]
-local seen = redis.call('HMGET', key, 'cancel_requested', 'state', 'attempt')
-if seen[1] == '1' or seen[2] == 'cancelled' then return -1 end
-local limit = tonumber(ARGV[5])
-if ARGV[4] == '1' and limit > 0 and tonumber(seen[3] or '0') >= limit then return -2 end
+if ARGV[4] == '1' then
+  local seen = redis.call('HMGET', key, 'cancel_requested', 'state', 'attempt')
+  if seen[1] == '1' or seen[2] == 'cancelled' then return -1 end
+  local limit = tonumber(ARGV[5])
+  if limit > 0 and tonumber(seen[3] or '0') >= limit then return -2 end
+end
 local attempt = redis.call('HINCRBY', key, 'attempt', 1)
 redis.call('HSET', key, 'task_name', ARGV[1], 'state', 'running', 'started_at', ARGV[2], 'next_attempt_at', '')
 redis.call('EXPIRE', key, ARGV[3])
 return attempt
 """
+# KEYS[1] status hash, KEYS[2] stream; ARGV: consumer group, now, the cancelled error JSON.
+_CANCEL_SCRIPT = """
+local seen = redis.call('HMGET', KEYS[1], 'state', 'message_id')
+local state = seen[1]
+if not state then return 'unknown' end
+if state == 'success' or state == 'failure' or state == 'cancelled' then return 'finished' end
+redis.call('HSET', KEYS[1], 'cancel_requested', '1')
+if state ~= 'queued' and state ~= 'retrying' then return 'stopping' end
+if seen[2] then
+  local ok, pending = pcall(redis.call, 'XPENDING', KEYS[2], ARGV[1], seen[2], seen[2], 1)
+  if ok and #pending > 0 then return 'stopping' end
+  redis.call('XDEL', KEYS[2], seen[2])
+end
+redis.call('HSET', KEYS[1], 'state', 'cancelled', 'error', ARGV[3], 'finished_at', ARGV[2])
+return 'cancelled'
+"""
 DELETE_IF_EQUAL_SCRIPT = (
     "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0"
 )
-
-RedisMapping = Mapping[str | bytes, str]
+_CANCELLED_BEFORE_RUN = json.dumps({"type": "Cancelled", "message": "cancelled by request before it ran"})
 
 
 class RedisStatusStore(StatusStore):
-    def __init__(self, redis: Redis, *, ttl_seconds: int) -> None:
+    def __init__(self, redis: Redis, *, ttl_seconds: int, stream: str, group: str) -> None:
         super().__init__(ttl_seconds=ttl_seconds)
         self.redis = redis
+        self._stream = stream
+        self._group = group
 
     @staticmethod
     def key(task_id: str) -> str:
@@ -90,6 +114,12 @@ class RedisStatusStore(StatusStore):
                 )
             outcomes = await pipe.execute()
         return [int(value) for value in outcomes]
+
+    async def cancel(self, task_id: str) -> CancelOutcome:
+        outcome = await self.redis.eval(
+            _CANCEL_SCRIPT, 2, self.key(task_id), self._stream, self._group, now_text(), _CANCELLED_BEFORE_RUN
+        )
+        return CancelOutcome(text(outcome))
 
     async def finish(
         self, task_id: str, *, result: Any, release_claim: str | None, delivery: Delivery | None

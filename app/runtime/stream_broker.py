@@ -6,8 +6,11 @@
   long task is never reclaimed and run twice.
 - **Free slots, no read-ahead.** One XREADGROUP reads as many messages as the worker has free slots of its
   `WORKER_CONCURRENCY`; nothing sits prefetched in a worker that cannot start it.
-- **Few round trips.** Every message of one read is started (running + attempt + cancel check) in one
-  pipeline; finishing (status + result + claim release + XACK) is one MULTI (see `RedisStatusStore`).
+- **Few round trips, none before a task starts.** A task runs as soon as it is read; recording that it runs
+  (running + attempt) goes out for every message of one read in one pipeline while they run, and finishing
+  (status + result + claim release + XACK) is one MULTI (see `RedisStatusStore`). Cancelling a queued task
+  deletes its message before any worker takes it (its id is kept in the status when it is enqueued), so no
+  check is needed on pick-up; a reclaimed message is checked before it runs again.
 - **Redis faults.** A timeout or lost connection is logged and retried with backoff; a consumer group that
   vanished (Redis restarted empty) is created again from the stream's start, so tasks enqueued meanwhile run.
 - **Delays.** A message labelled `delay` waits in a sorted set, moved to the stream by a script when due.
@@ -32,23 +35,38 @@ from taskiq import AckableMessage, AsyncBroker, TaskiqMessage
 from taskiq.message import BrokerMessage
 
 from app.runtime.redis_connection import REDIS_ERRORS, text
-from app.runtime.redis_status_store import RedisStatusStore
+from app.runtime.redis_status_store import KEY_PREFIX, RedisStatusStore
 from app.runtime.shutdown import GracefulShutdown
 from app.runtime.task_status import START_CANCELLED, START_LOST_TOO_OFTEN, Delivery
 from app.runtime.worker_registry import HEARTBEAT_SECONDS, WorkerRegistry
 
 logger = logging.getLogger(__name__)
 
-ATTEMPT_LABEL = "attempt"
-DELIVERY_LABEL = "delivery"
+ATTEMPT_LABEL = "attempt"  # set by the in-process broker; the stream broker records attempts in `Deliveries`
 READ_BLOCK_MS = 1000  # well inside the 5 s socket timeout
 
-# Moves due delayed messages into the stream atomically, so two workers never move one twice.
+# KEYS[1] stream, KEYS[2] the task's status hash; ARGV[1] the message. The status learns the message's id, so a
+# cancel can delete the message while it is still queued.
+_ENQUEUE_SCRIPT = """
+local id = redis.call('XADD', KEYS[1], '*', 'data', ARGV[1])
+if redis.call('EXISTS', KEYS[2]) == 1 then redis.call('HSET', KEYS[2], 'message_id', id) end
+return id
+"""
+# Moves due delayed messages into the stream atomically (two workers never move one twice), dropping those
+# cancelled while they waited. KEYS: delayed set, stream; ARGV: now, batch size, status key prefix.
 _MOVE_DUE_SCRIPT = """
 local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, tonumber(ARGV[2]))
 for _, member in ipairs(due) do
-  redis.call('XADD', KEYS[2], '*', 'data', member)
   redis.call('ZREM', KEYS[1], member)
+  local ok, message = pcall(cjson.decode, member)
+  local status = nil
+  if ok and type(message) == 'table' and type(message['task_id']) == 'string' then
+    status = ARGV[3] .. message['task_id']
+  end
+  if not (status and redis.call('HGET', status, 'cancel_requested') == '1') then
+    local id = redis.call('XADD', KEYS[2], '*', 'data', member)
+    if status and redis.call('EXISTS', status) == 1 then redis.call('HSET', status, 'message_id', id) end
+  end
 end
 return #due
 """
@@ -69,8 +87,34 @@ class Deliveries:
     """Messages this worker process is running."""
 
     running: dict[str, Delivery] = field(default_factory=dict)
+    by_task: dict[str, str] = field(default_factory=dict)  # task id → message id
+    # The write recording each running task's start (one per read), and the task's place in it.
+    starts: dict[str, tuple[asyncio.Future[list[int]], int]] = field(default_factory=dict)
     # Need no XACK from the acker: finishing acknowledged them, or left them to be delivered again.
     settled: set[str] = field(default_factory=set)
+
+    def delivery_of(self, task_id: str) -> Delivery | None:
+        message_id = self.by_task.get(task_id)
+        return self.running.get(message_id) if message_id else None
+
+    async def attempt_of(self, task_id: str) -> int | None:
+        """The attempt number recorded when the task started (waits for that write); None if unknown."""
+        start = self.starts.get(task_id)
+        if start is None:
+            return None
+        batch, index = start
+        try:
+            outcome = (await batch)[index]
+        except Exception:  # Redis failed: the caller falls back on the message's own labels
+            return None
+        return outcome if outcome > 0 else None
+
+    def forget(self, message_id: str) -> Delivery | None:
+        delivery = self.running.pop(message_id, None)
+        if delivery is not None and self.by_task.get(delivery.task_id) == message_id:
+            del self.by_task[delivery.task_id]
+            self.starts.pop(delivery.task_id, None)
+        return delivery
 
 
 @dataclass(frozen=True)
@@ -119,7 +163,8 @@ class DurableStreamBroker(AsyncBroker):
         if delay > 0:
             await self.redis.zadd(self.delayed_key, {message.message: time.time() + delay})
         else:
-            await self.redis.xadd(self.queue_name, {b"data": message.message})
+            status_key = self.statuses.key(message.task_id)
+            await self.redis.eval(_ENQUEUE_SCRIPT, 2, self.queue_name, status_key, message.message)
 
     async def startup(self) -> None:
         await super().startup()
@@ -183,15 +228,12 @@ class DurableStreamBroker(AsyncBroker):
             self._slots.release()
 
     async def _fetch_and_start(self, free: int) -> list[AckableMessage]:
-        reclaimed = False
-        entries: list[Entry] = []
         if time.monotonic() >= self._next_reclaim:
             self._next_reclaim = time.monotonic() + self.config.reclaim_interval_seconds
-            entries = await self._group_call(self._reclaim(free))
-            reclaimed = bool(entries)
-        if not entries:
-            entries = await self._group_call(self._read(free))
-        return await self._start(entries, reclaimed=reclaimed) if entries else []
+            reclaimed = await self._group_call(self._reclaim(free))
+            if reclaimed:
+                return await self._start_reclaimed(reclaimed)
+        return self._start_fresh(await self._group_call(self._read(free)))
 
     async def _group_call(self, call: Awaitable[list[Entry]]) -> list[Entry]:
         """Run a consumer-group read; a vanished group (Redis lost its data) is recreated from the start."""
@@ -232,25 +274,38 @@ class DurableStreamBroker(AsyncBroker):
             logger.info("reclaimed %d task(s) whose worker stopped before finishing", len(claimed))
         return claimed
 
-    async def _start(self, entries: list[Entry], *, reclaimed: bool) -> list[AckableMessage]:
-        """Mark every readable message running in one trip; drop cancelled ones, give up on lost ones."""
+    def _start_fresh(self, entries: list[Entry]) -> list[AckableMessage]:
+        """Hand new messages to the receiver at once; their start is recorded meanwhile, in one trip."""
+        parsed = [(msg_id, fields, self._parse(fields)) for msg_id, fields in entries]
+        known = [msg for _, _, msg in parsed if msg is not None]
+        if known:
+            batch = asyncio.ensure_future(
+                self.statuses.start_many([(m.task_id, m.task_name, False) for m in known], max_attempts=None)
+            )
+            for index, msg in enumerate(known):
+                self.deliveries.starts[msg.task_id] = (batch, index)
+        return [self._deliver(msg_id, fields, msg) for msg_id, fields, msg in parsed]
+
+    async def _start_reclaimed(self, entries: list[Entry]) -> list[AckableMessage]:
+        """Messages whose worker died: check before running again (cancelled meanwhile, or lost too often)."""
         parsed = [(msg_id, fields, self._parse(fields)) for msg_id, fields in entries]
         runnable = [(msg_id, fields, msg) for msg_id, fields, msg in parsed if msg is not None]
         outcomes = await self.statuses.start_many(
-            [(msg.task_id, msg.task_name, reclaimed) for _, _, msg in runnable],
+            [(msg.task_id, msg.task_name, True) for _, _, msg in runnable],
             max_attempts=self.config.max_attempts,
         )
-        admitted = [self._deliver(msg_id, fields) for msg_id, fields, msg in parsed if msg is None]
+        admitted = [self._deliver(msg_id, fields, None) for msg_id, fields, msg in parsed if msg is None]
         for (msg_id, fields, msg), outcome in zip(runnable, outcomes, strict=True):
             if outcome == START_CANCELLED:
-                logger.info("dropping task %s: it was cancelled while queued", msg.task_id)
+                logger.info("dropping task %s: it was cancelled while its worker was gone", msg.task_id)
                 await self._ack(msg_id)
             elif outcome == START_LOST_TOO_OFTEN:
                 await self._give_up(msg_id, fields[b"data"], msg)
             else:
-                msg.labels[ATTEMPT_LABEL] = outcome
-                msg.labels[DELIVERY_LABEL] = msg_id
-                admitted.append(self._deliver(msg_id, fields, self.formatter.dumps(msg).message))
+                recorded: asyncio.Future[list[int]] = asyncio.get_running_loop().create_future()
+                recorded.set_result([outcome])
+                self.deliveries.starts[msg.task_id] = (recorded, 0)
+                admitted.append(self._deliver(msg_id, fields, msg))
         return admitted
 
     def _parse(self, fields: dict[bytes, bytes]) -> TaskiqMessage | None:
@@ -259,9 +314,12 @@ class DurableStreamBroker(AsyncBroker):
         except Exception:  # the receiver reports a message it cannot parse, and acknowledges it
             return None
 
-    def _deliver(self, msg_id: str, fields: dict[bytes, bytes], data: bytes | None = None) -> AckableMessage:
-        self.deliveries.running[msg_id] = Delivery(self.queue_name, self.group, msg_id)
-        return AckableMessage(data=data or fields[b"data"], ack=self._acker(msg_id))
+    def _deliver(self, msg_id: str, fields: dict[bytes, bytes], msg: TaskiqMessage | None) -> AckableMessage:
+        task_id = msg.task_id if msg is not None else ""
+        self.deliveries.running[msg_id] = Delivery(self.queue_name, self.group, msg_id, task_id)
+        if task_id:
+            self.deliveries.by_task[task_id] = msg_id
+        return AckableMessage(data=fields[b"data"], ack=self._acker(msg_id))
 
     async def _give_up(self, msg_id: str, data: bytes, msg: TaskiqMessage) -> None:
         logger.error("task %s: its worker died on every allowed attempt; giving up", msg.task_id)
@@ -277,7 +335,7 @@ class DurableStreamBroker(AsyncBroker):
                 else:
                     await self._ack(msg_id)
             finally:
-                if self.deliveries.running.pop(msg_id, None) is not None:
+                if self.deliveries.forget(msg_id) is not None:
                     self._slots.release()
 
         return ack
@@ -302,7 +360,9 @@ class DurableStreamBroker(AsyncBroker):
             )
 
     async def _move_due_delayed(self) -> None:
-        await self.redis.eval(_MOVE_DUE_SCRIPT, 2, self.delayed_key, self.queue_name, str(time.time()), "100")
+        await self.redis.eval(
+            _MOVE_DUE_SCRIPT, 2, self.delayed_key, self.queue_name, str(time.time()), "100", KEY_PREFIX
+        )
 
     async def _heartbeat(self) -> None:
         await self.workers.beat(self.consumer_name, running=len(self.deliveries.running))

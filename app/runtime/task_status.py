@@ -65,6 +65,14 @@ class Delivery:
     stream: str
     group: str
     message_id: str
+    task_id: str = ""
+
+
+class CancelOutcome(StrEnum):
+    UNKNOWN = "unknown"
+    FINISHED = "finished"
+    CANCELLED = "cancelled"  # it will never run
+    STOPPING = "stopping"  # running (or just delivered): it stops at its next page/track boundary
 
 
 # What `start` answers besides an attempt number.
@@ -99,6 +107,10 @@ class StatusStore(ABC):
 
     @abstractmethod
     async def write(self, task_id: str, **fields: str) -> None: ...
+
+    @abstractmethod
+    async def cancel(self, task_id: str) -> CancelOutcome:
+        """Cancel at once if the task cannot have started, else ask it to stop at its next boundary."""
 
     @abstractmethod
     async def read(self, task_id: str) -> dict[str, str]: ...
@@ -140,9 +152,6 @@ class StatusStore(ABC):
     async def set_progress(self, task_id: str, *, done: int, total: int | None, message: str) -> None:
         progress = Progress(done=done, total=total, message=message)
         await self.write(task_id, progress=progress.model_dump_json())
-
-    async def request_cancel(self, task_id: str) -> None:
-        await self.write(task_id, cancel_requested="1")
 
     async def is_cancelled(self, task_id: str) -> bool:
         raw = await self.read(task_id)

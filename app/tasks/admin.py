@@ -8,7 +8,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.db import dead_letters
 from app.runtime import Runtime
-from app.runtime.task_status import FINISHED_STATES, TaskState, TaskStatus
+from app.runtime.task_status import CancelOutcome as Cancel
+from app.runtime.task_status import TaskStatus
 
 
 @dataclass(frozen=True)
@@ -23,21 +24,15 @@ class TaskFinishedError(Exception):
 
 async def cancel_task(*, runtime: Runtime, task_id: str) -> CancelOutcome | None:
     """None for an unknown task; raises TaskFinishedError for one that already ended."""
-    statuses = runtime.statuses
-    current = await statuses.get(task_id)
-    if current is None:
+    outcome = await runtime.statuses.cancel(task_id)
+    if outcome == Cancel.FINISHED:
+        current = await runtime.statuses.get(task_id)
+        state = current.state if current else "finished"
+        raise TaskFinishedError(f"Task {task_id} already ended ({state}); there is nothing to cancel.")
+    updated = await runtime.statuses.get(task_id)
+    if outcome == Cancel.UNKNOWN or updated is None:
         return None
-    if current.state in FINISHED_STATES:
-        raise TaskFinishedError(
-            f"Task {task_id} already ended ({current.state}); there is nothing to cancel."
-        )
-    await statuses.request_cancel(task_id)
-    immediate = current.state in (TaskState.QUEUED, TaskState.RETRYING)
-    if immediate:
-        await statuses.mark_cancelled(task_id, message="cancelled by request before it ran")
-    updated = await statuses.get(task_id)
-    assert updated is not None
-    return CancelOutcome(status=updated, immediate=immediate)
+    return CancelOutcome(status=updated, immediate=outcome == Cancel.CANCELLED)
 
 
 class DeadLetterNotFoundError(LookupError):

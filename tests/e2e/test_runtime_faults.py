@@ -151,7 +151,12 @@ def test_database_refusing_connections_is_retried_and_dead_letters_are_kept(
 ) -> None:
     # Three attempts, the first retry 1–2 s after a failure: one task runs out of attempts during the refusal,
     # the next is still retrying when the database is back.
-    settings = {**FAST, "TASK_MAX_ATTEMPTS": "3", "TASK_RETRY_BASE_SECONDS": "2", "TASK_RETRY_MAX_SECONDS": "4"}
+    settings = {
+        **FAST,
+        "TASK_MAX_ATTEMPTS": "3",
+        "TASK_RETRY_BASE_SECONDS": "2",
+        "TASK_RETRY_MAX_SECONDS": "4",
+    }
     with deployment(tmp_path, site, settings=settings) as d:
         warm = _collect(d.base, {"url": "/track/warm-up/1"})  # the pools hold connections now
         wait_for_state(d.base, warm, {"success", "failure"})
@@ -163,7 +168,9 @@ def test_database_refusing_connections_is_retried_and_dead_letters_are_kept(
             assert "not currently accepting connections" in failed["error"]["message"]
             collected = _collect(d.base, {"genre": "tech-house"})
             _wait(
-                lambda: httpx.get(f"{d.base}/tasks/status/{collected}", timeout=5).json()["state"] == "retrying",
+                lambda: (
+                    httpx.get(f"{d.base}/tasks/status/{collected}", timeout=5).json()["state"] == "retrying"
+                ),
                 what="the collection to meet the refusing database and retry",
             )
         finally:

@@ -10,8 +10,11 @@ from redis.asyncio import Redis
 
 from app.runtime.duplicate_claims import DuplicateClaims, MemoryClaimValues, RedisClaimValues
 from app.runtime.memory_status_store import MemoryStatusStore
+from app.runtime.redis_connection import text
 from app.runtime.redis_status_store import RedisStatusStore
 from app.runtime.task_status import StatusStore
+
+STREAM, GROUP = "test:tasks", "test-workers"
 
 
 @pytest.fixture(params=["redis", "memory"])
@@ -24,7 +27,7 @@ async def stores(
         return
     redis = Redis.from_url(redis_url)
     try:
-        statuses = RedisStatusStore(redis, ttl_seconds=600)
+        statuses = RedisStatusStore(redis, ttl_seconds=600, stream=STREAM, group=GROUP)
         yield statuses, DuplicateClaims(RedisClaimValues(redis), statuses=statuses)
     finally:
         await redis.aclose()
@@ -79,23 +82,46 @@ async def test_finishing_a_task_frees_its_claim_in_the_same_write(
     assert status is not None and status.result == {"ok": 1} and status.finished_at is not None
 
 
-async def test_a_cancelled_task_is_not_started_and_one_that_saw_its_cancel_finishes_cancelled(
+async def test_cancel_ends_a_queued_task_at_once_and_asks_a_running_one_to_stop(
     stores: tuple[StatusStore, DuplicateClaims],
 ) -> None:
     statuses, _ = stores
     await statuses.mark_queued("queued", task_name="collect_bp_tracks", arguments={})
-    await statuses.request_cancel("queued")
-    assert await statuses.start("queued", task_name="collect_bp_tracks") == -1
+    assert await statuses.cancel("queued") == "cancelled"
+    cancelled = await statuses.get("queued")
+    assert cancelled is not None and cancelled.state == "cancelled" and cancelled.finished_at is not None
+    # A message of it that a dead worker had taken is not run again when reclaimed.
+    assert await statuses.start("queued", task_name="collect_bp_tracks", reclaimed=True) == -1
 
     await statuses.mark_queued("running", task_name="collect_bp_tracks", arguments={})
     assert await statuses.start("running", task_name="collect_bp_tracks") == 1
-    await statuses.request_cancel("running")
+    assert await statuses.cancel("running") == "stopping"
     assert await statuses.cancel_check("running")() is True
     assert (
         await statuses.finish("running", result={"pages": 2}, release_claim=None, delivery=None)
         == "cancelled"
     )
+    assert await statuses.cancel("running") == "finished"
+    assert await statuses.cancel("never-existed") == "unknown"
+
     # A reclaimed task that already started the allowed number of times is given up, not run again.
     await statuses.mark_queued("lost", task_name="collect_bp_tracks", arguments={})
     assert await statuses.start("lost", task_name="collect_bp_tracks") == 1
     assert await statuses.start("lost", task_name="collect_bp_tracks", reclaimed=True, max_attempts=1) == -2
+
+
+async def test_cancel_deletes_a_queued_message_unless_a_worker_already_took_it(redis_url: str) -> None:
+    redis = Redis.from_url(redis_url)
+    try:
+        statuses = RedisStatusStore(redis, ttl_seconds=600, stream=STREAM, group=GROUP)
+        await redis.xgroup_create(STREAM, GROUP, id="$", mkstream=True)
+        for task_id in ("delivered", "still-queued"):
+            await statuses.mark_queued(task_id, task_name="collect_bp_tracks", arguments={})
+            message_id = await redis.xadd(STREAM, {"data": task_id})
+            await statuses.write(task_id, message_id=text(message_id))
+        await redis.xreadgroup(GROUP, "worker", {STREAM: ">"}, count=1)  # a worker takes the first message
+        assert await statuses.cancel("delivered") == "stopping"  # it runs: it must stop at its next boundary
+        assert await statuses.cancel("still-queued") == "cancelled"  # its message is deleted: it never runs
+        assert await redis.xreadgroup(GROUP, "worker", {STREAM: ">"}, count=10) == []
+    finally:
+        await redis.aclose()
