@@ -42,6 +42,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker, create_async_engine
 
 from app.db.catalog import record_chart_entries, store_tracks
+from app.db.collection_pages import StoredPage, record_stored_page
 from app.db.session import create_sessionmaker
 from app.db.upsert import UpsertCounts
 from app.sources.beatport.models import TargetKind
@@ -51,7 +52,8 @@ from tests.fakes.beatport import ID_OFFSET_STEP, top100_with_ids_offset
 from tests.fixtures.beatport import next_data_of, replace_next_data
 from tests.pg import PG_ADMIN_URL, scratch_database
 
-PAGE_URL = "https://www.beatport.com/genre/tech-house/11/top-100"
+PAGE_PATH = "/genre/tech-house/11/top-100"
+PAGE_URL = f"https://www.beatport.com{PAGE_PATH}"
 CHART_KEY = "genre-top100:11"
 MAX_OFFSETS = 85  # top100_with_ids_offset keeps ids below 2**31 up to 84 * ID_OFFSET_STEP
 CLOCK_TICKS_PER_S = os.sysconf("SC_CLK_TCK")
@@ -112,18 +114,30 @@ def page_pair(offset: int) -> tuple[Page, Page]:
 
 
 async def ours(sessions: async_sessionmaker[AsyncSession], html: str) -> UpsertCounts:
-    """One page as CollectionService stores it (minus the fetch)."""
+    """One page as CollectionService stores it (minus the fetch), with the record that lets a retried run
+    resume after it (a feature the fair version does not have, paid for here)."""
     parsed = parse_html(html, kind=TargetKind.GENRE_TOP100, url=PAGE_URL)
     assert parsed.positions is not None
+    run_id = uuid.uuid4().hex
     async with sessions.begin() as session:
         counts = await store_tracks(session, tracks=parsed.tracks)
-        await record_chart_entries(
+        snapshot_id = await record_chart_entries(
             session,
             chart_key=CHART_KEY,
             title=parsed.title,
-            task_id=uuid.uuid4().hex,
+            task_id=run_id,
             entries=[(pos, t.id) for pos, t in zip(parsed.positions, parsed.tracks, strict=True)],
         )
+        page = StoredPage(
+            page=1,
+            served_by="pages",
+            tracks_seen=len(parsed.tracks),
+            tracks_created=counts.tracks.created,
+            tracks_updated=counts.tracks.updated,
+            tracks_unchanged=counts.tracks.unchanged,
+            chart_snapshot_id=snapshot_id,
+        )
+        await record_stored_page(session, run_id=run_id, target=PAGE_PATH, page=page)
     return counts.tracks
 
 
