@@ -45,7 +45,7 @@ from app.db.catalog import record_chart_entries, store_tracks
 from app.db.collection_pages import StoredPage, record_stored_page
 from app.db.session import create_sessionmaker
 from app.db.upsert import UpsertCounts
-from app.sources.beatport.models import TargetKind
+from app.sources.beatport.entities import TargetKind
 from app.sources.beatport.parsing import parse_html
 from bench import collect_fair
 from tests.fakes.beatport import ID_OFFSET_STEP, top100_with_ids_offset

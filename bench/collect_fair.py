@@ -33,7 +33,7 @@ from app.db.models import (
     TrackArtist,
 )
 from app.db.upsert import UpsertCounts
-from app.sources.beatport.models import BeatportTrack
+from app.sources.beatport.entities import BeatportTrack
 from app.sources.beatport.parsing import parse_track
 
 # What `save` handles: each of them keyed on its Beatport id.

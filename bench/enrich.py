@@ -45,7 +45,7 @@ from app.db.session import create_engine, create_sessionmaker
 from app.services.enrichment import EnrichmentService
 from app.services.enrichment_request import EnrichmentSummary, track_to_match
 from app.services.spotify_matching import build_search_query, spotify_artist_name
-from app.sources.beatport.models import BeatportArtist, BeatportTrack, TargetKind
+from app.sources.beatport.entities import BeatportArtist, BeatportTrack, TargetKind
 from app.sources.beatport.parsing import parse_html
 from app.sources.ratelimit import AsyncRateLimiter
 from app.sources.spotify import SpotifyClient

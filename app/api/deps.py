@@ -12,7 +12,7 @@ from app.config import Settings
 from app.runtime import Runtime
 from app.runtime.task_status import StatusStore
 from app.services.resources import Resources
-from app.tasks.deps import get_resources, get_runtime
+from app.tasks.dependencies import get_resources, get_runtime
 
 ResourcesDep = Annotated[Resources, Depends(get_resources)]
 RuntimeDep = Annotated[Runtime, Depends(get_runtime)]

@@ -24,7 +24,7 @@ from app.db.models import (
     TrackArtist,
 )
 from app.db.upsert import UpsertCounts, in_keys, insert_for_dialect, insert_rows, upsert_rows
-from app.sources.beatport.models import BeatportTrack
+from app.sources.beatport.entities import BeatportTrack
 
 
 @dataclass

@@ -68,15 +68,19 @@ def build_runtime(settings: Settings, *, redis: Redis | None = None) -> Runtime:
     return _embedded_runtime(settings)
 
 
-def _lifecycle(
+def _assemble(
     settings: Settings,
     *,
+    broker: AsyncBroker,
     statuses: StatusStore,
     claims: DuplicateClaims,
     outbox: DeadLetterOutbox,
     deliveries: Deliveries | None,
-) -> LifecycleMiddleware:
-    return LifecycleMiddleware(
+    redis: Redis | None = None,
+    workers: WorkerRegistry | None = None,
+) -> Runtime:
+    """What both modes share: the lifecycle middleware and the result backend on the broker."""
+    lifecycle = LifecycleMiddleware(
         statuses=statuses,
         claims=claims,
         outbox=outbox,
@@ -84,6 +88,20 @@ def _lifecycle(
         max_attempts=settings.task_max_attempts,
         retry_base_seconds=settings.task_retry_base_seconds,
         retry_max_seconds=settings.task_retry_max_seconds,
+    )
+    broker.with_result_backend(StatusResultBackend(statuses))
+    broker.add_middlewares(lifecycle)
+    return Runtime(
+        settings=settings,
+        broker=broker,
+        statuses=statuses,
+        claims=claims,
+        enqueuer=Enqueuer(claims),
+        lifecycle=lifecycle,
+        outbox=outbox,
+        redis=redis,
+        workers=workers,
+        schedules=ScheduleStore(redis) if redis is not None else None,
     )
 
 
@@ -113,23 +131,19 @@ def _durable_runtime(settings: Settings, redis: Redis) -> Runtime:
     broker = DurableStreamBroker(
         redis=redis, statuses=statuses, workers=workers, deliveries=deliveries, settings=stream
     )
-    lifecycle = _lifecycle(settings, statuses=statuses, claims=claims, outbox=outbox, deliveries=deliveries)
-    broker.with_result_backend(StatusResultBackend(statuses))
-    broker.add_middlewares(lifecycle)
-    broker.on_lost_too_often = lifecycle.give_up_lost
-    broker.periodic_jobs.append((DEAD_LETTER_FLUSH_SECONDS, outbox.flush_when_possible))
-    return Runtime(
-        settings=settings,
+    runtime = _assemble(
+        settings,
         broker=broker,
         statuses=statuses,
         claims=claims,
-        enqueuer=Enqueuer(claims),
-        lifecycle=lifecycle,
         outbox=outbox,
+        deliveries=deliveries,
         redis=redis,
         workers=workers,
-        schedules=ScheduleStore(redis),
     )
+    broker.on_lost_too_often = runtime.lifecycle.give_up_lost
+    broker.periodic_jobs.append((DEAD_LETTER_FLUSH_SECONDS, outbox.flush_when_possible))
+    return runtime
 
 
 def _embedded_runtime(settings: Settings) -> Runtime:
@@ -139,15 +153,6 @@ def _embedded_runtime(settings: Settings) -> Runtime:
     broker = DelayingInMemoryBroker(
         statuses=statuses, max_async_tasks=settings.worker_concurrency, propagate_exceptions=False
     )
-    lifecycle = _lifecycle(settings, statuses=statuses, claims=claims, outbox=outbox, deliveries=None)
-    broker.with_result_backend(StatusResultBackend(statuses))
-    broker.add_middlewares(lifecycle)
-    return Runtime(
-        settings=settings,
-        broker=broker,
-        statuses=statuses,
-        claims=claims,
-        enqueuer=Enqueuer(claims),
-        lifecycle=lifecycle,
-        outbox=outbox,
+    return _assemble(
+        settings, broker=broker, statuses=statuses, claims=claims, outbox=outbox, deliveries=None
     )

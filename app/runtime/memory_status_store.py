@@ -9,7 +9,7 @@ from app.runtime.task_status import (
     FINISHED_STATES,
     START_CANCELLED,
     START_LOST_TOO_OFTEN,
-    CancelOutcome,
+    CancelDecision,
     Delivery,
     StatusStore,
     TaskState,
@@ -62,17 +62,17 @@ class MemoryStatusStore(StatusStore):
             del self.claims[release_claim]
         return state
 
-    async def cancel(self, task_id: str) -> CancelOutcome:
+    async def cancel(self, task_id: str) -> CancelDecision:
         record = self._records.get(task_id)
         if not record or "state" not in record:
-            return CancelOutcome.UNKNOWN
+            return CancelDecision.UNKNOWN
         if record["state"] in FINISHED_STATES:
-            return CancelOutcome.FINISHED
+            return CancelDecision.FINISHED
         record["cancel_requested"] = "1"
         if record["state"] in (TaskState.QUEUED, TaskState.RETRYING):  # `start` will refuse it
             await self.mark_cancelled(task_id, message="cancelled by request before it ran")
-            return CancelOutcome.CANCELLED
-        return CancelOutcome.STOPPING
+            return CancelDecision.CANCELLED
+        return CancelDecision.STOPPING
 
     async def close(self) -> None:
         self._records.clear()

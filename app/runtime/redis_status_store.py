@@ -16,7 +16,7 @@ from redis.asyncio import Redis
 
 from app.runtime.redis_connection import text
 from app.runtime.task_status import (
-    CancelOutcome,
+    CancelDecision,
     Delivery,
     StatusStore,
     TaskState,
@@ -115,11 +115,11 @@ class RedisStatusStore(StatusStore):
             outcomes = await pipe.execute()
         return [int(value) for value in outcomes]
 
-    async def cancel(self, task_id: str) -> CancelOutcome:
+    async def cancel(self, task_id: str) -> CancelDecision:
         outcome = await self.redis.eval(
             _CANCEL_SCRIPT, 2, self.key(task_id), self._stream, self._group, now_text(), _CANCELLED_BEFORE_RUN
         )
-        return CancelOutcome(text(outcome))
+        return CancelDecision(text(outcome))
 
     async def finish(
         self, task_id: str, *, result: Any, release_claim: str | None, delivery: Delivery | None

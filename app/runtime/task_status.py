@@ -68,7 +68,7 @@ class Delivery:
     task_id: str = ""
 
 
-class CancelOutcome(StrEnum):
+class CancelDecision(StrEnum):
     UNKNOWN = "unknown"
     FINISHED = "finished"
     CANCELLED = "cancelled"  # it will never run
@@ -109,7 +109,7 @@ class StatusStore(ABC):
     async def write(self, task_id: str, **fields: str) -> None: ...
 
     @abstractmethod
-    async def cancel(self, task_id: str) -> CancelOutcome:
+    async def cancel(self, task_id: str) -> CancelDecision:
         """Cancel at once if the task cannot have started, else ask it to stop at its next boundary."""
 
     @abstractmethod

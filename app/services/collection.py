@@ -29,8 +29,8 @@ from app.errors import BotChallengeError, PermanentSourceError
 from app.services.progress import CancelCheck, ReportProgress, never_cancelled, no_progress
 from app.sources.beatport.api import BeatportApiClient
 from app.sources.beatport.challenges import ChallengeMemory
+from app.sources.beatport.entities import ParsedPage
 from app.sources.beatport.fetcher import BeatportFetcher
-from app.sources.beatport.models import ParsedPage
 from app.sources.beatport.parsing import parse_html
 from app.sources.beatport.targets import PAGINATED_PER_PAGE, Target
 

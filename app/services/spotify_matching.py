@@ -23,7 +23,7 @@ from difflib import SequenceMatcher
 from typing import TYPE_CHECKING, Any, Literal
 
 if TYPE_CHECKING:
-    from app.sources.beatport.models import BeatportTrack
+    from app.sources.beatport.entities import BeatportTrack
 
 # Score = weighted sum of three components in [0, 1]; the weights add up to 1.
 TITLE_WEIGHT = 0.5

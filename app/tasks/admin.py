@@ -8,8 +8,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.db import dead_letters
 from app.runtime import Runtime
-from app.runtime.task_status import CancelOutcome as Cancel
-from app.runtime.task_status import TaskStatus
+from app.runtime.task_status import CancelDecision, TaskStatus
 
 
 @dataclass(frozen=True)
@@ -25,14 +24,14 @@ class TaskFinishedError(Exception):
 async def cancel_task(*, runtime: Runtime, task_id: str) -> CancelOutcome | None:
     """None for an unknown task; raises TaskFinishedError for one that already ended."""
     outcome = await runtime.statuses.cancel(task_id)
-    if outcome == Cancel.FINISHED:
+    if outcome == CancelDecision.FINISHED:
         current = await runtime.statuses.get(task_id)
         state = current.state if current else "finished"
         raise TaskFinishedError(f"Task {task_id} already ended ({state}); there is nothing to cancel.")
     updated = await runtime.statuses.get(task_id)
-    if outcome == Cancel.UNKNOWN or updated is None:
+    if outcome == CancelDecision.UNKNOWN or updated is None:
         return None
-    return CancelOutcome(status=updated, immediate=outcome == Cancel.CANCELLED)
+    return CancelOutcome(status=updated, immediate=outcome == CancelDecision.CANCELLED)
 
 
 class DeadLetterNotFoundError(LookupError):

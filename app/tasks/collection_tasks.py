@@ -14,7 +14,7 @@ from app.services.enrichment_request import EnrichRequest
 from app.services.resources import Resources
 from app.sources.beatport.targets import parse_target
 from app.sources.spotify import SpotifyClient
-from app.tasks.deps import ContextParam, ResourcesParam, RuntimeParam
+from app.tasks.dependencies import ContextParam, ResourcesParam, RuntimeParam
 
 
 @broker.task(task_name="collect_bp_tracks", timeout=settings.collection_task_timeout_seconds)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import re
 import signal
@@ -9,10 +10,11 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 import httpx
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
@@ -154,3 +156,81 @@ def start_scheduler(env: Mapping[str, str], log_dir: Path, name: str = "schedule
             return scheduler
         time.sleep(0.1)
     return scheduler
+
+
+def wait_until(condition: Callable[[], bool], *, what: str, timeout: float = 30) -> None:
+    """Poll `condition` (a cheap check of something outside this process) until it holds."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+        time.sleep(0.05)
+
+
+CATALOG_TABLES = (
+    "tracks",
+    "artists",
+    "labels",
+    "releases",
+    "genres",
+    "track_artists",
+    "chart_snapshots",
+    "chart_entries",
+)
+
+
+def row_counts(database_url: str, tables: Sequence[str] = CATALOG_TABLES) -> dict[str, int]:
+    """Rows per table, read straight from PostgreSQL (not through the API under test)."""
+
+    async def read() -> dict[str, int]:
+        conn = await asyncpg.connect(database_url.replace("postgresql+asyncpg", "postgresql"))
+        try:
+            return {t: int(await conn.fetchval(f"SELECT count(*) FROM {t}")) for t in tables}
+        finally:
+            await conn.close()
+
+    return asyncio.run(read())
+
+
+class PrivateRedis:
+    """A redis-server of the test's own, on its own port: stopped, restarted or emptied without touching anyone
+    else's. `persistent`: append-only like production, so a restart keeps the data; else a restart empties it."""
+
+    def __init__(self, directory: Path, *, persistent: bool) -> None:
+        self.port = free_port()
+        self.directory = directory
+        self.persistent = persistent
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> None:
+        persistence = (
+            ["--appendonly", "yes", "--appendfsync", "always"] if self.persistent else ["--appendonly", "no"]
+        )
+        argv = ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", *persistence]
+        self.process = subprocess.Popen([*argv, "--dir", str(self.directory)], stdout=subprocess.DEVNULL)
+        wait_until(self._answers, timeout=10, what="redis-server to start")
+
+    def _answers(self) -> bool:
+        try:
+            with socket.create_connection(("127.0.0.1", self.port), timeout=0.2) as sock:
+                sock.sendall(b"PING\r\n")
+                return sock.recv(16).startswith(b"+PONG")
+        except OSError:
+            return False
+
+    def stop(self) -> None:
+        """SIGTERM: with persistence, redis fsyncs the append-only file before it exits."""
+        if self.process is not None:
+            self.process.terminate()
+            self.process.wait(10)
+            self.process = None
+
+    def kill(self) -> None:
+        if self.process is not None:
+            self.process.kill()
+            self.process.wait(10)
+            self.process = None

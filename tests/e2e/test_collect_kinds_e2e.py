@@ -31,11 +31,7 @@ CHALLENGED_PATH = "/genre/afro-house/89/top-100"
 @pytest.fixture(scope="module")
 def site() -> Iterator[FakeBeatport]:
     with FakeBeatport() as fake:
-        fake.serve_top100()
-        fake.serve_chart()
-        fake.serve_release()
-        fake.serve_track()
-        fake.serve_artist_tracks_fixture()
+        fake.serve_recorded_kinds()
         yield fake
 
 

@@ -15,7 +15,7 @@ import asyncpg
 import httpx
 import pytest
 
-from app.sources.beatport.models import BeatportTrack
+from app.sources.beatport.entities import BeatportTrack
 from app.sources.beatport.parsing import parse_html
 from app.sources.beatport.targets import parse_target
 from tests.conftest import fresh_redis_url

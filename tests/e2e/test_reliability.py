@@ -3,24 +3,20 @@ PostgreSQL, a fake Beatport on loopback. Timeouts are shortened through settings
 
 from __future__ import annotations
 
-import asyncio
 import signal
-import socket
-import subprocess
 import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import asyncpg
 import httpx
 import pytest
 import redis
 
 from app.runtime.duplicate_claims import CLAIM_SECONDS, KEY_PREFIX, fingerprint
 from tests.e2e.conftest import Deployed, deployment
-from tests.e2e.processes import wait_for_state
+from tests.e2e.processes import PrivateRedis, row_counts, wait_for_state, wait_until
 from tests.fakes.beatport import FakeBeatport
 from tests.fakes.server import FakeResponse
 from tests.fixtures.beatport import genre_top100_html
@@ -62,35 +58,6 @@ def _finished(d: Deployed, task_id: str, timeout: float = 40) -> dict[str, Any]:
         raise AssertionError(f"{error}\n{d.logs()}") from None
 
 
-def _wait(condition: Any, timeout: float = 20, what: str = "condition") -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
-def _row_counts(database_url: str) -> dict[str, int]:
-    async def read() -> dict[str, int]:
-        conn = await asyncpg.connect(database_url.replace("postgresql+asyncpg", "postgresql"))
-        try:
-            tables = [
-                "tracks",
-                "artists",
-                "labels",
-                "releases",
-                "track_artists",
-                "chart_snapshots",
-                "chart_entries",
-            ]
-            return {t: int(await conn.fetchval(f"SELECT count(*) FROM {t}")) for t in tables}
-        finally:
-            await conn.close()
-
-    return asyncio.run(read())
-
-
 def _held_then_normal(fake: FakeBeatport, path: str = TOP100) -> threading.Event:
     """First request to `path` hangs until the event is set; later ones get the page at once."""
     hold = threading.Event()
@@ -105,7 +72,7 @@ def test_worker_killed_mid_task_is_delivered_again_without_new_tasks(
     hold = _held_then_normal(fake)
     with deployment(tmp_path, fake, settings=FAST) as d:
         task_id = _collect(d)
-        _wait(lambda: len(fake.requests_to(TOP100)) == 1, what="the worker to request the page")
+        wait_until(lambda: len(fake.requests_to(TOP100)) == 1, what="the worker to request the page")
         assert _status(d, task_id)["state"] == "running"
         d.worker.signal(signal.SIGKILL)
         d.worker.proc.wait(10)
@@ -118,7 +85,7 @@ def test_worker_killed_mid_task_is_delivered_again_without_new_tasks(
         assert done["attempt"] == 2
         # visibility timeout (3 s) + reclaim interval (1 s) + worker start-up, with room for a slow machine
         assert time.monotonic() - started < 15
-        counts = _row_counts(d.database_url)
+        counts = row_counts(d.database_url)
     assert counts["tracks"] == 100
     assert counts["chart_snapshots"] == 1 and counts["chart_entries"] == 100
 
@@ -130,11 +97,11 @@ def test_a_task_whose_worker_keeps_dying_ends_in_a_dead_letter(tmp_path: Path, f
         with deployment(tmp_path, fake, settings={**FAST, "TASK_MAX_ATTEMPTS": "2"}) as d:
             task_id = _collect(d)
             for attempt in (1, 2):
-                _wait(
-                    lambda n=attempt: len(fake.requests_to(TOP100)) == n,
-                    timeout=30,
-                    what=f"attempt {attempt}",
-                )
+
+                def requested(n: int = attempt) -> bool:
+                    return len(fake.requests_to(TOP100)) == n
+
+                wait_until(requested, timeout=30, what=f"attempt {attempt}")
                 d.worker.signal(signal.SIGKILL)  # e.g. the OOM killer, every time
                 d.worker.proc.wait(10)
                 d.start_worker()
@@ -244,7 +211,7 @@ def test_sigterm_lets_a_running_task_finish(tmp_path: Path, fake: FakeBeatport) 
     fake.slow(TOP100, delay=3)
     with deployment(tmp_path, fake, settings={**FAST, "WORKER_SHUTDOWN_GRACE_SECONDS": "20"}) as d:
         task_id = _collect(d)
-        _wait(lambda: len(fake.requests_to(TOP100)) == 1, what="the worker to request the page")
+        wait_until(lambda: len(fake.requests_to(TOP100)) == 1, what="the worker to request the page")
         d.worker.signal(signal.SIGTERM)
         d.worker.proc.wait(20)  # the worker waits for its task, then exits
         done = _status(d, task_id)
@@ -256,7 +223,7 @@ def test_sigterm_hands_back_what_could_not_finish(tmp_path: Path, fake: FakeBeat
     settings = {**FAST, "TASK_VISIBILITY_TIMEOUT_SECONDS": "60", "WORKER_SHUTDOWN_GRACE_SECONDS": "1"}
     with deployment(tmp_path, fake, settings=settings) as d:
         task_id = _collect(d)
-        _wait(lambda: len(fake.requests_to(TOP100)) == 1, what="the worker to request the page")
+        wait_until(lambda: len(fake.requests_to(TOP100)) == 1, what="the worker to request the page")
         d.worker.signal(signal.SIGTERM)
         d.worker.proc.wait(15)
         hold.set()
@@ -277,7 +244,7 @@ def test_cancel_queued_and_running_tasks(tmp_path: Path, fake: FakeBeatport) -> 
     with deployment(tmp_path, fake, settings={**FAST, "WORKER_CONCURRENCY": "1"}) as d:
         # Two workers' single slots are taken by held tasks, so the third task stays queued.
         blockers = [_collect(d, {"url": "/top-100"}), _collect(d, {"genre": "afro-house"})]
-        _wait(lambda: all(_status(d, t)["state"] == "running" for t in blockers), what="both slots busy")
+        wait_until(lambda: all(_status(d, t)["state"] == "running" for t in blockers), what="both slots busy")
         queued = _collect(d, {"genre": "tech-house"})
         assert _status(d, queued)["state"] == "queued"
         cancelled = httpx.delete(f"{d.base}/tasks/{queued}")
@@ -288,14 +255,14 @@ def test_cancel_queued_and_running_tasks(tmp_path: Path, fake: FakeBeatport) -> 
             assert _finished(d, task_id)["state"] == "success"
 
         running = _collect(d, {"url": label_path, "max_pages": 3})
-        _wait(lambda: len(fake.requests_to(label_path)) >= 1, what="the label collection to start")
+        wait_until(lambda: len(fake.requests_to(label_path)) >= 1, what="the label collection to start")
         stopping = httpx.delete(f"{d.base}/tasks/{running}")
         assert stopping.status_code == 202, stopping.text
         done = _finished(d, running)
         time.sleep(1)  # give a wrongly delivered cancelled task the chance to run
         again = httpx.delete(f"{d.base}/tasks/{running}")
         assert again.status_code == 409, f"{again.text}\n{done}\n{d.logs()}"
-        counts = _row_counts(d.database_url)
+        counts = row_counts(d.database_url)
     assert fake.requests_to(TOP100) == []  # the task cancelled while queued never ran
     assert done["state"] == "cancelled", done
     assert done["result"]["cancelled"] is True
@@ -343,60 +310,10 @@ def test_duplicate_request_returns_the_active_task(tmp_path: Path, fake: FakeBea
         assert _finished(d, third.json()["task_id"])["state"] == "success"
 
 
-class PrivateRedis:
-    """A redis-server of the test's own, on its own port, with append-only persistence like production."""
-
-    def __init__(self, directory: Path) -> None:
-        from tests.e2e.processes import free_port
-
-        self.port = free_port()
-        self.directory = directory
-        self.process: subprocess.Popen[bytes] | None = None
-
-    @property
-    def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
-
-    def start(self) -> None:
-        self.process = subprocess.Popen(
-            [
-                "redis-server",
-                "--port",
-                str(self.port),
-                "--bind",
-                "127.0.0.1",
-                "--appendonly",
-                "yes",
-                "--appendfsync",
-                "always",
-                "--save",
-                "",
-                "--dir",
-                str(self.directory),
-            ],
-            stdout=subprocess.DEVNULL,
-        )
-        _wait(self._answers, timeout=10, what="redis-server to start")
-
-    def _answers(self) -> bool:
-        try:
-            with socket.create_connection(("127.0.0.1", self.port), timeout=0.2) as sock:
-                sock.sendall(b"PING\r\n")
-                return sock.recv(16).startswith(b"+PONG")
-        except OSError:
-            return False
-
-    def stop(self) -> None:
-        if self.process is not None:
-            self.process.terminate()  # SIGTERM: redis fsyncs the append-only file and exits
-            self.process.wait(10)
-            self.process = None
-
-
 def test_redis_outage_is_reported_and_survived(tmp_path: Path, fake: FakeBeatport) -> None:
     redis_dir = tmp_path / "redis"
     redis_dir.mkdir()
-    private = PrivateRedis(redis_dir)
+    private = PrivateRedis(redis_dir, persistent=True)
     private.start()
     try:
         with deployment(tmp_path, fake, with_worker=False, redis_url=private.url, settings=FAST) as d:

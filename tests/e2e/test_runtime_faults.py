@@ -4,9 +4,7 @@ database refusing connections mid-collection."""
 from __future__ import annotations
 
 import asyncio
-import subprocess
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +13,7 @@ import httpx
 import pytest
 
 from tests.e2e.conftest import deployment
-from tests.e2e.processes import free_port, wait_for_state
+from tests.e2e.processes import PrivateRedis, wait_for_state, wait_until
 from tests.fakes.server import FakeHTTPServer, FakeResponse
 from tests.fixtures.beatport import GENRE_TOP100_PATH
 from tests.pg import PG_ADMIN_URL
@@ -30,60 +28,9 @@ FAST = {
 }
 
 
-def _wait(condition: Callable[[], bool], *, what: str, timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.05)
-
-
-class PrivateRedis:
-    """A redis-server of this test's own, so it can be restarted empty without touching anyone else's."""
-
-    def __init__(self, workdir: Path) -> None:
-        self.port = free_port()
-        self.workdir = workdir
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    @property
-    def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
-
-    def start(self) -> None:
-        self.proc = subprocess.Popen(
-            [
-                "redis-server",
-                "--port",
-                str(self.port),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-            ],
-            cwd=self.workdir,
-            stdout=subprocess.DEVNULL,
-        )
-        _wait(self._answers, what="the private redis-server to answer")
-
-    def _answers(self) -> bool:
-        try:
-            return httpx.get(f"http://127.0.0.1:{self.port}", timeout=1) is not None
-        except httpx.RemoteProtocolError:
-            return True  # it answered, just not in HTTP
-        except httpx.TransportError:
-            return False
-
-    def kill(self) -> None:
-        assert self.proc is not None
-        self.proc.kill()
-        self.proc.wait(10)
-
-
 @pytest.fixture
 def private_redis(tmp_path: Path) -> Iterator[PrivateRedis]:
-    server = PrivateRedis(tmp_path)
+    server = PrivateRedis(tmp_path, persistent=False)
     server.start()
     try:
         yield server
@@ -167,7 +114,7 @@ def test_database_refusing_connections_is_retried_and_dead_letters_are_kept(
             assert failed["state"] == "failure" and failed["attempt"] == 3, failed
             assert "not currently accepting connections" in failed["error"]["message"]
             collected = _collect(d.base, {"genre": "tech-house"})
-            _wait(
+            wait_until(
                 lambda: (
                     httpx.get(f"{d.base}/tasks/status/{collected}", timeout=5).json()["state"] == "retrying"
                 ),

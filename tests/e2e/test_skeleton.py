@@ -3,37 +3,17 @@ PostgreSQL, and a fake Beatport on loopback serving the recorded Top 100 page.""
 
 from __future__ import annotations
 
-import asyncio
 import time
 
-import asyncpg
 import httpx
 import pytest
 
 from tests.e2e.conftest import Deployed
-from tests.e2e.processes import wait_for_state
+from tests.e2e.processes import row_counts, wait_for_state
 
 pytestmark = pytest.mark.e2e
 
 TOP100_PATH = "/genre/tech-house/11/top-100"
-
-
-async def _counts(database_url: str) -> dict[str, int]:
-    conn = await asyncpg.connect(database_url.replace("postgresql+asyncpg", "postgresql"))
-    try:
-        tables = [
-            "tracks",
-            "artists",
-            "labels",
-            "releases",
-            "genres",
-            "track_artists",
-            "chart_snapshots",
-            "chart_entries",
-        ]
-        return {t: int(await conn.fetchval(f"SELECT count(*) FROM {t}")) for t in tables}
-    finally:
-        await conn.close()
 
 
 def test_collect_top100_through_real_api_and_worker(deployed: Deployed) -> None:
@@ -63,7 +43,7 @@ def test_collect_top100_through_real_api_and_worker(deployed: Deployed) -> None:
     assert done["result"]["tracks_created"] == 100
     assert done["progress"]["done"] == 1
 
-    first = asyncio.run(_counts(database_url))
+    first = row_counts(database_url)
     assert first["tracks"] == 100
     assert first["chart_entries"] == 100
     assert first["chart_snapshots"] == 1
@@ -76,7 +56,7 @@ def test_collect_top100_through_real_api_and_worker(deployed: Deployed) -> None:
     assert second_run["state"] == "success", second_run
     assert second_run["result"]["tracks_created"] == 0
     assert second_run["result"]["tracks_unchanged"] == 100
-    second = asyncio.run(_counts(database_url))
+    second = row_counts(database_url)
     assert {k: v for k, v in second.items() if not k.startswith("chart")} == {
         k: v for k, v in first.items() if not k.startswith("chart")
     }

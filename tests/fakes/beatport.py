@@ -267,6 +267,14 @@ class FakeBeatport:
         """The built one-page artist tracks fixture (3 real tracks of Chris Lorenzo)."""
         self.serve_page(path, load_text(ARTIST_TRACKS_HTML))
 
+    def serve_recorded_kinds(self) -> None:
+        """The recorded Top 100, chart, release and track pages and the built artist-tracks page."""
+        self.serve_top100()
+        self.serve_chart()
+        self.serve_release()
+        self.serve_track()
+        self.serve_artist_tracks_fixture()
+
     def serve_label_tracks_fixture(self, *, path: str = LABEL_TRACKS_PATH) -> None:
         """The built 3-page label fixture (6 real Hellbent Records tracks, per_page=2) by ?page=N."""
         self.serve_paginated(path, [load_text(name) for name in LABEL_TRACKS_HTML])

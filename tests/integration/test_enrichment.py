@@ -27,7 +27,7 @@ from app.db.session import create_engine, create_sessionmaker
 from app.errors import PermanentSourceError
 from app.services.enrichment import EnrichmentService
 from app.services.enrichment_request import EnrichmentSummary, EnrichRequest
-from app.sources.beatport.models import BeatportTrack
+from app.sources.beatport.entities import BeatportTrack
 from app.sources.beatport.parsing import parse_html
 from app.sources.beatport.targets import parse_target
 from app.sources.cooldown import Cooldown

@@ -40,7 +40,7 @@ from app.db.track_queries import list_tracks
 from app.main import create_app
 from app.services.collection import CollectionService
 from app.services.resources import Resources
-from app.sources.beatport.models import (
+from app.sources.beatport.entities import (
     BeatportArtist,
     BeatportGenre,
     BeatportLabel,
@@ -166,11 +166,7 @@ def expected_order(field: str, order: str, created: dict[int, dt.datetime]) -> l
 @pytest.fixture(scope="module")
 def fake_beatport() -> Iterator[FakeBeatport]:
     with FakeBeatport() as fake:
-        fake.serve_top100()
-        fake.serve_chart()
-        fake.serve_release()
-        fake.serve_track()
-        fake.serve_artist_tracks_fixture()
+        fake.serve_recorded_kinds()
         fake.serve_label_tracks_fixture(path=LABEL_FIXTURE_PATH)
         fake.serve_page(NULL_TRACK_PATH, null_track_page())
         yield fake

@@ -11,7 +11,7 @@ import httpx
 import pytest
 
 from app.errors import PermanentSourceError, TransientSourceError
-from app.sources.beatport.models import (
+from app.sources.beatport.entities import (
     BeatportArtist,
     BeatportGenre,
     BeatportLabel,

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from app.errors import InvalidTargetError
+from app.sources.beatport.entities import TargetKind
 from app.sources.beatport.genres import GENRES, genre_by_id, genre_by_name, genre_by_slug
-from app.sources.beatport.models import TargetKind
 from app.sources.beatport.targets import (
     SUPPORTED_KINDS_HELP,
     Target,

@@ -25,8 +25,8 @@ import httpx
 from app.config import Settings
 from app.errors import PermanentSourceError
 from app.sources.beatport.auth import BROWSER_USER_AGENT, AuthClientFactory, BeatportAuth, TokenStore
+from app.sources.beatport.entities import BeatportTrack, ParsedPage, TargetKind
 from app.sources.beatport.genres import genre_by_id
-from app.sources.beatport.models import BeatportTrack, ParsedPage, TargetKind
 from app.sources.beatport.parsing import parse_track
 from app.sources.beatport.targets import PAGINATED_PER_PAGE, Target
 from app.sources.http import Answer, Site, SiteClient, Verdict, classify, retry_transient
@@ -232,15 +232,7 @@ class BeatportApiClient:
             track = parse_track(data)
         except ValueError as error:
             raise PermanentSourceError(f"Beatport API answer for {url}: {error}") from error
-        return ParsedPage(
-            kind=TargetKind.TRACK,
-            tracks=(track,),
-            title=track.name,
-            total_count=1,
-            page=1,
-            per_page=1,
-            extra={"source": "api", "endpoint": path},
-        )
+        return ParsedPage.single_track(track, extra={"source": "api", "endpoint": path})
 
     async def _fetch_whole_list(self, target: Target) -> ParsedPage:
         tracks: list[BeatportTrack] = []

@@ -7,7 +7,7 @@ Genres change rarely; an unknown id in a page is still parsed, this list only dr
 
 from __future__ import annotations
 
-from app.sources.beatport.models import BeatportGenre
+from app.sources.beatport.entities import BeatportGenre
 
 GENRES: tuple[BeatportGenre, ...] = (
     BeatportGenre(1, "Drum & Bass", "drum-bass"),

@@ -16,7 +16,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from app.errors import BotChallengeError, PermanentSourceError
-from app.sources.beatport.models import BeatportTrack, ParsedPage, TargetKind
+from app.sources.beatport.entities import BeatportTrack, ParsedPage, TargetKind
 from app.sources.beatport.track_object import as_dict, as_int, as_str, parse_track
 
 __all__ = ["extract_next_data", "parse_html", "parse_page", "parse_track"]
@@ -345,15 +345,7 @@ def _parse_track_page(
         track = parse_track(obj)
     except ValueError as exc:
         raise _missing(url, TargetKind.TRACK, str(exc)) from exc
-    return ParsedPage(
-        kind=TargetKind.TRACK,
-        tracks=(track,),
-        title=track.name,
-        total_count=1,
-        page=1,
-        per_page=1,
-        build_id=build_id,
-    )
+    return ParsedPage.single_track(track, build_id=build_id)
 
 
 def parse_html(html: str | bytes, *, kind: TargetKind, url: str, page: int = 1) -> ParsedPage:

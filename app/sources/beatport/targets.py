@@ -11,8 +11,8 @@ from dataclasses import dataclass
 from urllib.parse import quote, unquote, urlsplit
 
 from app.errors import InvalidTargetError
+from app.sources.beatport.entities import TargetKind
 from app.sources.beatport.genres import genre_by_id, genre_by_name, genre_by_slug
-from app.sources.beatport.models import TargetKind
 
 # Label/artist track lists: 150 is the largest page size the site serves (djsupport's label importer).
 PAGINATED_PER_PAGE = 150

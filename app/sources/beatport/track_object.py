@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from app.sources.beatport.models import (
+from app.sources.beatport.entities import (
     BeatportArtist,
     BeatportGenre,
     BeatportLabel,

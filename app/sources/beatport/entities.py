@@ -95,3 +95,19 @@ class ParsedPage:
     per_page: int | None = None
     build_id: str | None = None
     extra: dict[str, object] = field(default_factory=dict)
+
+    @classmethod
+    def single_track(
+        cls, track: BeatportTrack, *, build_id: str | None = None, extra: dict[str, object] | None = None
+    ) -> ParsedPage:
+        """A track page: one track, a page of one."""
+        return cls(
+            kind=TargetKind.TRACK,
+            tracks=(track,),
+            title=track.name,
+            total_count=1,
+            page=1,
+            per_page=1,
+            build_id=build_id,
+            extra=extra or {},
+        )
