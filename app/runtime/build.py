@@ -15,6 +15,7 @@ from taskiq import AsyncBroker
 from app.config import Settings
 from app.runtime.cron_schedules import ScheduleStore
 from app.runtime.dead_letter_outbox import DeadLetterOutbox, MemoryPendingLetters, RedisPendingLetters
+from app.runtime.deliveries import Deliveries
 from app.runtime.duplicate_claims import DuplicateClaims, MemoryClaimValues, RedisClaimValues
 from app.runtime.enqueue import Enqueuer
 from app.runtime.lifecycle import LifecycleMiddleware
@@ -23,7 +24,7 @@ from app.runtime.memory_status_store import MemoryStatusStore
 from app.runtime.redis_connection import connect_redis
 from app.runtime.redis_status_store import RedisStatusStore
 from app.runtime.result_backend import StatusResultBackend
-from app.runtime.stream_broker import Deliveries, DurableStreamBroker, StreamSettings
+from app.runtime.stream_broker import DurableStreamBroker, StreamSettings
 from app.runtime.task_status import StatusStore
 from app.runtime.worker_registry import WorkerRegistry
 

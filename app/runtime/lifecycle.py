@@ -22,9 +22,10 @@ from taskiq.kicker import AsyncKicker
 
 from app.errors import retry_after_of
 from app.runtime.dead_letter_outbox import DeadLetterOutbox, DeadLetterRecord
+from app.runtime.deliveries import Deliveries
 from app.runtime.duplicate_claims import DuplicateClaims
 from app.runtime.retry_policy import is_transient
-from app.runtime.stream_broker import ATTEMPT_LABEL, Deliveries
+from app.runtime.stream_broker import ATTEMPT_LABEL
 from app.runtime.task_status import ErrorInfo, StatusStore
 
 logger = logging.getLogger(__name__)

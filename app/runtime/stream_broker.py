@@ -26,7 +26,7 @@ import logging
 import time
 import uuid
 from collections.abc import AsyncGenerator, Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from redis.asyncio import Redis
@@ -34,6 +34,7 @@ from redis.exceptions import RedisError, ResponseError
 from taskiq import AckableMessage, AsyncBroker, TaskiqMessage
 from taskiq.message import BrokerMessage
 
+from app.runtime.deliveries import Deliveries
 from app.runtime.redis_connection import REDIS_ERRORS, text
 from app.runtime.redis_status_store import KEY_PREFIX, RedisStatusStore
 from app.runtime.shutdown import GracefulShutdown
@@ -80,41 +81,6 @@ def message_delay(labels: dict[str, Any]) -> float:
         return max(0.0, float(labels.get("delay") or 0))
     except (TypeError, ValueError):
         return 0.0
-
-
-@dataclass
-class Deliveries:
-    """Messages this worker process is running."""
-
-    running: dict[str, Delivery] = field(default_factory=dict)
-    by_task: dict[str, str] = field(default_factory=dict)  # task id → message id
-    # The write recording each running task's start (one per read), and the task's place in it.
-    starts: dict[str, tuple[asyncio.Future[list[int]], int]] = field(default_factory=dict)
-    # Need no XACK from the acker: finishing acknowledged them, or left them to be delivered again.
-    settled: set[str] = field(default_factory=set)
-
-    def delivery_of(self, task_id: str) -> Delivery | None:
-        message_id = self.by_task.get(task_id)
-        return self.running.get(message_id) if message_id else None
-
-    async def attempt_of(self, task_id: str) -> int | None:
-        """The attempt number recorded when the task started (waits for that write); None if unknown."""
-        start = self.starts.get(task_id)
-        if start is None:
-            return None
-        batch, index = start
-        try:
-            outcome = (await batch)[index]
-        except Exception:  # Redis failed: the caller falls back on the message's own labels
-            return None
-        return outcome if outcome > 0 else None
-
-    def forget(self, message_id: str) -> Delivery | None:
-        delivery = self.running.pop(message_id, None)
-        if delivery is not None and self.by_task.get(delivery.task_id) == message_id:
-            del self.by_task[delivery.task_id]
-            self.starts.pop(delivery.task_id, None)
-        return delivery
 
 
 @dataclass(frozen=True)
