@@ -38,6 +38,7 @@ from tests.fixtures.beatport import (
     render_page,
     replace_next_data,
 )
+from tests.fixtures.beatport.build_fixtures import next_data_page
 
 # Shifting every id by a multiple of this never collides with another multiple: each id family in the
 # capture spans less (tracks 7.5M-29.6M, releases 1.7M-7.2M, artists 17-2.4M, labels 121-384K).
@@ -158,35 +159,19 @@ class _Listing:
                 "queryHash": f'["{query_key}"]',
             }
 
-        return {
-            "props": {
-                "pageProps": {
-                    self.owner: self.owner_obj,
-                    "dehydratedState": {
-                        "mutations": [],
-                        "queries": [query(f"{self.owner}-{owner_id}", self.owner_obj), query(key, envelope)],
-                    },
-                    "anonSession": real["props"]["pageProps"]["anonSession"],
-                },
-                "isPageExplicit": False,
-                "__N_SSP": True,
+        page_props = {
+            self.owner: self.owner_obj,
+            "dehydratedState": {
+                "mutations": [],
+                "queries": [query(f"{self.owner}-{owner_id}", self.owner_obj), query(key, envelope)],
             },
-            "page": f"/{self.owner}/[description]/[id]/tracks",
-            "query": {
-                "description": self.owner_obj.get("slug") or "_",
-                "id": str(owner_id),
-                "page": str(page),
-            },
-            "buildId": real["buildId"],
-            "isFallback": False,
-            "isExperimentalCompile": False,
-            "gssp": True,
-            "appGip": True,
-            "locale": "en",
-            "locales": real["locales"],
-            "defaultLocale": "en",
-            "scriptLoader": [],
         }
+        route_query = {
+            "description": self.owner_obj.get("slug") or "_",
+            "id": str(owner_id),
+            "page": str(page),
+        }
+        return next_data_page(f"/{self.owner}/[description]/[id]/tracks", route_query, page_props)
 
 
 class FakeBeatport:
