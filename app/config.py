@@ -43,6 +43,8 @@ class Settings(BaseSettings):
     spotify_requests_per_second: PositiveFloat = 2.0
 
     worker_concurrency: PositiveInt = 10
+    # Larger request bodies are refused with 413 before they are read (contract, second part: "Limits").
+    max_request_bytes: PositiveInt = 1024 * 1024
     task_visibility_timeout_seconds: PositiveInt = 60
     task_result_ttl_seconds: PositiveInt = 604800
 

@@ -6,13 +6,12 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse
-from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import TimeoutError as RedisTimeoutError
+from fastapi import FastAPI
 from taskiq_fastapi import populate_dependency_context
 
 from app.api import collect_routes, health_routes, schedule_routes, task_routes, track_routes
+from app.api.error_handlers import install_error_handlers
+from app.api.request_limits import RequestSizeLimit
 from app.broker import runtime
 from app.config import Settings, get_settings
 from app.runtime import NOT_DURABLE_WARNING, Runtime
@@ -58,17 +57,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     for router_module in (collect_routes, task_routes, health_routes, track_routes, schedule_routes):
         app.include_router(router_module.router)
 
-    @app.exception_handler(RedisConnectionError)
-    @app.exception_handler(RedisTimeoutError)
-    async def redis_unavailable(request: Request, error: Exception) -> JSONResponse:
-        logger.warning("Redis unavailable during %s %s: %s", request.method, request.url.path, error)
-        return JSONResponse(
-            {
-                "detail": "The task queue (Redis) is unreachable right now; nothing was enqueued. Try again shortly."
-            },
-            status_code=503,
-        )
-
+    install_error_handlers(app)
+    app.add_middleware(RequestSizeLimit, max_bytes=app.state.settings.max_request_bytes)
     return app
 
 

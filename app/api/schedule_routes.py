@@ -7,6 +7,7 @@ from fastapi import APIRouter, Depends, HTTPException, Response, status
 from pydantic import BaseModel, ConfigDict, model_validator
 
 from app.api.deps import RuntimeDep, SettingsDep, StatusStoreDep
+from app.api.input_types import BodyText
 from app.api.schemas import CollectRequest, EnrichBody
 from app.errors import InvalidTargetError
 from app.runtime.cron_schedules import (
@@ -27,8 +28,8 @@ router = APIRouter(prefix="/schedules", tags=["schedules"])
 class ScheduleRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    cron: str
-    timezone: str = "UTC"
+    cron: BodyText
+    timezone: BodyText = "UTC"
     collect: CollectRequest | None = None
     enrich: EnrichBody | None = None
 
@@ -57,7 +58,7 @@ class ScheduleOut(BaseModel):
     cron: str
     timezone: str
     arguments: dict[str, object]
-    next_run_at: dt.datetime
+    next_run_at: dt.datetime | None  # None: the cron never fires
     last_run: LastRunOut | None
 
 

@@ -3,15 +3,17 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated, Any
 
-from pydantic import AliasChoices, BaseModel, ConfigDict, Field, model_validator
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, StrictInt, model_validator
+
+from app.api.input_types import BeatportId, BodyText, BodyUrl, Flag, GenreId
 
 
 class CollectRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    url: Annotated[str | None, Field(min_length=1, max_length=2000)] = None
-    genre: str | int | None = None
-    max_pages: Annotated[int | None, Field(ge=1, le=200)] = None
+    url: BodyUrl | None = None
+    genre: BodyText | GenreId | None = None
+    max_pages: Annotated[StrictInt | None, Field(ge=1, le=200)] = None
 
     @model_validator(mode="after")
     def _one_target(self) -> CollectRequest:
@@ -28,12 +30,10 @@ class CollectRequest(BaseModel):
 class EnrichBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    track_ids: Annotated[list[Annotated[int, Field(gt=0)]] | None, Field(min_length=1, max_length=10_000)] = (
-        None
-    )
-    only_missing: bool = True
-    limit: Annotated[int | None, Field(ge=1, le=100_000)] = None
-    force: bool = False
+    track_ids: Annotated[list[BeatportId] | None, Field(min_length=1, max_length=10_000)] = None
+    only_missing: Flag = True
+    limit: Annotated[StrictInt | None, Field(ge=1, le=100_000)] = None
+    force: Flag = False
 
 
 class TaskAccepted(BaseModel):

@@ -3,10 +3,11 @@ from __future__ import annotations
 import re
 from typing import Annotated
 
-from fastapi import APIRouter, HTTPException, Query, Request, Response, status
+from fastapi import APIRouter, HTTPException, Path, Query, Request, Response, status
 
 from app.api.collect_routes import accepted
 from app.api.deps import ResourcesDep, RuntimeDep, SessionDep, StatusStoreDep
+from app.api.input_types import INT4_MAX
 from app.api.schemas import DeadLetterOut, DeadLetterPage, TaskAccepted
 from app.db import dead_letters
 from app.runtime.task_status import TaskStatus
@@ -53,7 +54,7 @@ async def list_dead_letters(
     session: SessionDep,
     runtime: RuntimeDep,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=INT4_MAX)] = 0,
 ) -> DeadLetterPage:
     """Tasks that failed for good (after their last attempt, or at once for permanent errors), newest first."""
     await runtime.outbox.flush_when_possible()  # letters kept while the database was unavailable
@@ -63,7 +64,11 @@ async def list_dead_letters(
 
 @router.post("/dead-letters/{dead_letter_id}/retry", status_code=status.HTTP_202_ACCEPTED)
 async def retry(
-    dead_letter_id: int, request: Request, response: Response, resources: ResourcesDep, runtime: RuntimeDep
+    dead_letter_id: Annotated[int, Path(ge=1, le=INT4_MAX)],
+    request: Request,
+    response: Response,
+    resources: ResourcesDep,
+    runtime: RuntimeDep,
 ) -> TaskAccepted:
     """Enqueue the dead letter's task again with the same arguments."""
     try:

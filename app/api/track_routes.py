@@ -20,8 +20,10 @@ from fastapi import APIRouter, HTTPException, Path, Query, Response, status
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.api.deps import ResourcesDep, SessionDep
+from app.api.input_types import QueryText
 from app.db.read_models import TrackDetailRead, TrackPage, TrackRead
 from app.db.track_filters import MAX_ID, TrackFilters, TrackQueryError
 from app.db.track_paging import SortField, SortOrder, TrackSort
@@ -33,6 +35,7 @@ logger = logging.getLogger(__name__)
 router = APIRouter(prefix="/tracks", tags=["tracks"])
 
 MAX_PAGE_SIZE = 500
+MAX_PAGE = 1_000_000  # page × page size must stay an offset the database can take
 CSV_FILENAME = "cratedigger-tracks.csv"
 CSV_COLUMNS = (
     "id",
@@ -69,21 +72,23 @@ class TrackListQuery(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    genre: str | None = Field(None, description="genre id, slug or name (e.g. 11, tech-house)")
-    label: str | None = Field(None, description="label id, or part of its name (case-insensitive)")
-    artist: str | None = Field(None, description="artist id, or part of an artist's or remixer's name")
+    genre: QueryText | None = Field(None, description="genre id, slug or name (e.g. 11, tech-house)")
+    label: QueryText | None = Field(None, description="label id, or part of its name (case-insensitive)")
+    artist: QueryText | None = Field(None, description="artist id, or part of an artist's or remixer's name")
     bpm_min: int | None = Field(None, ge=0, le=999)
     bpm_max: int | None = Field(None, ge=0, le=999)
-    key: str | None = Field(None, description="Camelot code (8A) or key name (A Minor, F# Major)")
-    isrc: str | None = None
+    key: QueryText | None = Field(None, description="Camelot code (8A) or key name (A Minor, F# Major)")
+    isrc: QueryText | None = None
     enriched: bool | None = Field(None, description="true: matched on Spotify; false: not (yet) matched")
     published_from: dt.date | None = Field(None, description="publish date, inclusive (YYYY-MM-DD)")
     published_to: dt.date | None = Field(None, description="publish date, inclusive (YYYY-MM-DD)")
     sort: SortField = "id"
     order: SortOrder = "asc"
-    page: int | None = Field(None, ge=1, description="page number (offset paging); not with cursor")
+    page: int | None = Field(
+        None, ge=1, le=MAX_PAGE, description="page number (offset paging); not with cursor"
+    )
     page_size: int = Field(50, ge=1, le=MAX_PAGE_SIZE)
-    cursor: str | None = Field(None, description="next_cursor of the previous response (keyset paging)")
+    cursor: QueryText | None = Field(None, description="next_cursor of the previous response (keyset paging)")
     format: Literal["json", "csv"] = Field("json", description="csv: every matching track, streamed")
 
     def filters(self) -> TrackFilters:
@@ -128,11 +133,7 @@ async def tracks(
             )
     except TrackQueryError as error:
         raise _invalid(error, getattr(query, error.field, None)) from error
-    return StreamingResponse(
-        _csv_stream(resources, filters, sort),
-        media_type="text/csv; charset=utf-8",
-        headers={"Content-Disposition": f"attachment; filename={CSV_FILENAME}"},
-    )
+    return await _csv_export(resources, filters, sort)
 
 
 @router.get("/{track_id}")
@@ -194,22 +195,42 @@ def _csv_values(track: TrackRead) -> list[Any]:
     ]
 
 
-async def _csv_stream(resources: Resources, filters: TrackFilters, sort: TrackSort) -> AsyncIterator[str]:
-    """Header, then one chunk per batch of the repository's iterator: memory stays at one batch.
+async def _csv_export(resources: Resources, filters: TrackFilters, sort: TrackSort) -> StreamingResponse:
+    """The first batch is read before the response starts, so a database that is away answers 503, not a
+    200 cut short. The session is opened here, not taken from the request's dependencies, so it lives exactly
+    as long as the stream."""
+    session = resources.sessions()
+    batches = aiter(iter_tracks(session, filters=filters, sort=sort))
+    try:
+        first = await anext(batches, None)
+    except BaseException:
+        await session.close()
+        raise
+    return StreamingResponse(
+        _csv_lines(session, batches, first),
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": f"attachment; filename={CSV_FILENAME}"},
+    )
 
-    The session is opened here, not taken from the request's dependencies, so it lives exactly as long as
-    the stream.
-    """
+
+async def _csv_lines(
+    session: AsyncSession, batches: AsyncIterator[list[TrackRead]], first: list[TrackRead] | None
+) -> AsyncIterator[str]:
+    """Header, then one chunk per batch of the repository's iterator: memory stays at one batch."""
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\r\n")
     writer.writerow(CSV_COLUMNS)
     yield buffer.getvalue()
     rows = 0
-    async with resources.sessions() as session:
-        async for batch in iter_tracks(session, filters=filters, sort=sort):
+    batch, first = first, None  # only `batch` holds a batch: one is alive at a time
+    try:
+        while batch is not None:
             buffer.seek(0)
             buffer.truncate()
             writer.writerows(_csv_row(track) for track in batch)
             rows += len(batch)
             yield buffer.getvalue()
+            batch = await anext(batches, None)
+    finally:
+        await session.close()
     logger.info("CSV export: %d tracks", rows)

@@ -112,19 +112,24 @@ class TrackFilters:
         ]
 
 
+def is_id(text: str) -> bool:
+    """ASCII digits only ('²'.isdigit() is true, and int('²') fails), short enough for a BIGINT."""
+    return text.isascii() and text.isdigit() and len(text) <= 19
+
+
 def _check_text(name: str, value: str | None) -> None:
     if value is None:
         return
     text = value.strip()
     if not text:
         raise TrackQueryError(name, f"{name} must not be empty")
-    if name in _ID_FILTERS and text.isdigit() and int(text) > MAX_ID:
-        raise TrackQueryError(name, f"{name} id {text} is not a Beatport id (too large)")
+    if name in _ID_FILTERS and text.isascii() and text.isdigit() and (len(text) > 19 or int(text) > MAX_ID):
+        raise TrackQueryError(name, f"{name} id {text[:30]} is not a Beatport id (too large)")
 
 
 def _genre(value: str) -> ColumnElement[bool]:
     text = value.strip()
-    if text.isdigit():
+    if is_id(text):
         return _T.c.genre_id == int(text)
     wanted = text.lower()
     named = select(_GT.c.id).where(or_(func.lower(_GT.c.slug) == wanted, func.lower(_GT.c.name) == wanted))
@@ -133,7 +138,7 @@ def _genre(value: str) -> ColumnElement[bool]:
 
 def _label(value: str) -> ColumnElement[bool]:
     text = value.strip()
-    if text.isdigit():
+    if is_id(text):
         return _T.c.label_id == int(text)
     return _T.c.label_id.in_(select(_LT.c.id).where(_contains(_LT.c.name, text)))
 
@@ -142,7 +147,7 @@ def _artist(value: str) -> ColumnElement[bool]:
     """Credited as artist or remixer."""
     text = value.strip()
     credited = select(_TA.c.track_id)
-    if text.isdigit():
+    if is_id(text):
         credited = credited.where(_TA.c.artist_id == int(text))
     else:
         credited = credited.join(_AT, _AT.c.id == _TA.c.artist_id).where(_contains(_AT.c.name, text))

@@ -13,7 +13,7 @@ import uuid
 from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from croniter import croniter
+from croniter import CroniterBadDateError, croniter
 from pydantic import BaseModel
 from redis.asyncio import Redis
 
@@ -21,6 +21,7 @@ from app.config import Settings
 from app.errors import InvalidTargetError
 from app.sources.beatport.targets import genre_target
 
+MAX_CRON_CHARS = 100
 SCHEDULES_KEY = "cratedigger:schedules"
 TICK_PREFIX = "cratedigger:schedule-tick:"
 LAST_RUN_PREFIX = "cratedigger:schedule-last:"
@@ -53,11 +54,15 @@ class LastRun(BaseModel):
 
 def validate_cron(cron: str, *, setting: str = "cron") -> str:
     text = " ".join(cron.split())
-    if len(text.split(" ")) != 5 or not croniter.is_valid(text):
+    if len(text) > MAX_CRON_CHARS or len(text.split(" ")) != 5 or not croniter.is_valid(text):
         raise ScheduleError(
-            f"{setting}: {cron!r} is not a valid 5-field cron expression (minute hour day-of-month month "
-            "day-of-week), e.g. '0 6 * * *' for 06:00 daily"
+            f"{setting}: {cron[:MAX_CRON_CHARS]!r} is not a valid 5-field cron expression (minute hour "
+            "day-of-month month day-of-week), e.g. '0 6 * * *' for 06:00 daily"
         )
+    try:  # valid fields can still name a day that never comes (31 February)
+        croniter(text, dt.datetime.now(dt.UTC)).get_next(dt.datetime)
+    except (CroniterBadDateError, ValueError) as error:
+        raise ScheduleError(f"{setting}: {text!r} never fires (no such date)") from error
     return text
 
 
@@ -71,10 +76,14 @@ def validate_timezone(name: str, *, setting: str = "timezone") -> str:
     return name
 
 
-def next_run(schedule: Schedule, *, after: dt.datetime | None = None) -> dt.datetime:
+def next_run(schedule: Schedule, *, after: dt.datetime | None = None) -> dt.datetime | None:
+    """When the schedule fires next; None for one that never does (saved before such crons were refused)."""
     zone = ZoneInfo(schedule.timezone)
     start = (after or dt.datetime.now(dt.UTC)).astimezone(zone)
-    following: dt.datetime = croniter(schedule.cron, start).get_next(dt.datetime)
+    try:
+        following: dt.datetime = croniter(schedule.cron, start).get_next(dt.datetime)
+    except (CroniterBadDateError, ValueError):
+        return None
     return following.astimezone(dt.UTC)
 
 

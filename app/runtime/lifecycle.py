@@ -24,6 +24,7 @@ from app.errors import retry_after_of
 from app.runtime.dead_letter_outbox import DeadLetterOutbox, DeadLetterRecord
 from app.runtime.deliveries import Deliveries
 from app.runtime.duplicate_claims import DuplicateClaims
+from app.runtime.error_reports import error_report
 from app.runtime.retry_policy import is_transient
 from app.runtime.stream_broker import ATTEMPT_LABEL
 from app.runtime.task_status import ErrorInfo, StatusStore
@@ -113,6 +114,7 @@ class LifecycleMiddleware(TaskiqMiddleware):
         logger.info("task %s %s attempt %d ended: %s", message.task_name, message.task_id, attempt, outcome)
 
     async def _failed(self, message: TaskiqMessage, error: BaseException) -> None:
+        self.statuses.stopped_by_cancel(message.task_id)  # a cancel this run saw no longer matters: it failed
         attempt = await self._attempt(message)
         if is_transient(error) and attempt < self.max_attempts:
             await self._retry(message, error, attempt)
@@ -150,7 +152,9 @@ class LifecycleMiddleware(TaskiqMiddleware):
             delay,
         )
         await self._patiently(
-            lambda: self.statuses.mark_retrying(message.task_id, error=error, next_attempt_at=next_at)
+            lambda: self.statuses.mark_retrying(
+                message.task_id, error=error_report(error), next_attempt_at=next_at
+            )
         )
         keep = {k: v for k, v in message.labels.items() if k not in (ATTEMPT_LABEL, "delay")}
         kicker: AsyncKicker[Any, Any] = AsyncKicker(
@@ -161,14 +165,14 @@ class LifecycleMiddleware(TaskiqMiddleware):
         await kicker.kiq(*message.args, **message.kwargs)
 
     def _describe(self, message: TaskiqMessage, error: BaseException, attempt: int) -> ErrorInfo:
-        text = str(error)
-        if type(error) is TimeoutError and not text:
-            text = (
-                f"the task ran longer than its {message.labels.get('timeout')} s time budget and was stopped"
-            )
-        elif is_transient(error):
-            text = f"{text} (gave up after {attempt} attempts)"
-        return ErrorInfo(type=type(error).__name__, message=text or type(error).__name__)
+        report = error_report(error)
+        if type(error) is TimeoutError and not str(error):
+            budget = message.labels.get("timeout")
+            text = f"the task ran longer than its {budget} s time budget and was stopped"
+            return ErrorInfo(type=report.type, message=text)
+        if is_transient(error):
+            return ErrorInfo(type=report.type, message=f"{report.message} (gave up after {attempt} attempts)")
+        return report
 
     async def _fail(
         self, message: TaskiqMessage, error: BaseException, info: ErrorInfo, attempt: int

@@ -133,3 +133,24 @@ def test_database_refusing_connections_is_retried_and_dead_letters_are_kept(
         assert len(mine) == 1, letters
         assert mine[0]["attempts"] == 3
         assert "not currently accepting connections" in mine[0]["error_message"]
+
+
+def test_reads_answer_503_with_retry_after_while_the_database_refuses(
+    tmp_path: Path, site: FakeHTTPServer
+) -> None:
+    with deployment(tmp_path, site, with_worker=False, settings=FAST) as d:
+        assert httpx.get(f"{d.base}/tracks", timeout=10).status_code == 200  # the pool holds a connection
+        _refuse_connections(d.database_url, refuse=True)
+        try:
+            for path in ("/tracks", "/tracks?format=csv", "/tracks/1", "/tasks/dead-letters"):
+                response = httpx.get(f"{d.base}{path}", timeout=10)
+                assert response.status_code == 503, f"{path}: {response.status_code} {response.text[:300]}"
+                assert response.headers["retry-after"].isdigit()
+                assert response.headers["content-type"].startswith("application/json")  # not a CSV cut short
+                assert "database is unavailable" in response.json()["detail"]
+        finally:
+            _refuse_connections(d.database_url, refuse=False)
+        # The same processes answer again once connections are allowed: no restart.
+        assert httpx.get(f"{d.base}/tracks", timeout=10).status_code == 200
+        csv_export = httpx.get(f"{d.base}/tracks?format=csv", timeout=10)
+        assert csv_export.status_code == 200 and csv_export.text.startswith("id,")

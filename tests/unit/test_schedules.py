@@ -77,3 +77,17 @@ def test_next_run_respects_the_time_zone() -> None:
     after = dt.datetime(2026, 7, 1, 12, 0, tzinfo=dt.UTC)
     # 06:00 in Berlin (UTC+2 in summer) is 04:00 UTC, next day.
     assert next_run(schedule, after=after) == dt.datetime(2026, 7, 2, 4, 0, tzinfo=dt.UTC)
+
+
+@pytest.mark.parametrize("cron", ["0 0 31 2 *", "0 0 30 2 *"])
+def test_a_cron_that_never_fires_is_refused(cron: str) -> None:
+    with pytest.raises(ScheduleError, match="never fires"):
+        validate_cron(cron)
+
+
+def test_a_stored_cron_that_never_fires_has_no_next_run() -> None:
+    schedule = new_schedule(
+        kind="collect", kwargs={"target": "/top-100"}, cron="0 0 * * *", timezone="UTC", description="x"
+    )
+    never = schedule.model_copy(update={"cron": "0 0 31 2 *"})  # saved before such crons were refused
+    assert next_run(never) is None

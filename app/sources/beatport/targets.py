@@ -31,7 +31,7 @@ SUPPORTED_KINDS_HELP = (
 
 _HOSTS = frozenset({"www.beatport.com", "beatport.com"})
 _LOCALE = re.compile(r"[a-z]{2}")
-_ID = re.compile(r"[0-9]+")
+_ID = re.compile(r"[0-9]{1,19}")  # ASCII digits that fit a BIGINT
 
 _CHART_KINDS = frozenset({TargetKind.GENRE_TOP100, TargetKind.TOP100, TargetKind.CHART})
 _PAGINATED_KINDS = frozenset({TargetKind.LABEL_TRACKS, TargetKind.ARTIST_TRACKS})

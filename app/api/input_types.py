@@ -1,0 +1,35 @@
+"""What callers may send: every value is checked here, at the edge, against the data it feeds.
+
+Text is bounded and never carries NUL (PostgreSQL refuses it); ids fit their columns; JSON bodies take
+booleans and integers only as such (`"5"`, `true` for a number, `0` for a boolean are refused).
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from pydantic import AfterValidator, Field, StrictBool, StrictInt, StrictStr, StringConstraints
+
+MAX_TEXT_CHARS = 200
+MAX_URL_CHARS = 2000
+INT4_MAX = 2**31 - 1  # INTEGER columns (dead letters)
+INT8_MAX = 2**63 - 1  # BIGINT columns (Beatport ids)
+
+
+def no_nul(value: str) -> str:
+    if "\x00" in value:
+        raise ValueError("must not contain NUL characters")
+    return value
+
+
+QueryText = Annotated[str, StringConstraints(min_length=1, max_length=MAX_TEXT_CHARS), AfterValidator(no_nul)]
+BodyText = Annotated[
+    StrictStr, StringConstraints(min_length=1, max_length=MAX_TEXT_CHARS), AfterValidator(no_nul)
+]
+BodyUrl = Annotated[
+    StrictStr, StringConstraints(min_length=1, max_length=MAX_URL_CHARS), AfterValidator(no_nul)
+]
+BeatportId = Annotated[StrictInt, Field(ge=1, le=INT8_MAX)]
+GenreId = Annotated[StrictInt, Field(ge=1, le=INT4_MAX)]
+DeadLetterId = Annotated[int, Field(ge=1, le=INT4_MAX)]
+Flag = StrictBool
