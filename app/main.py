@@ -12,6 +12,7 @@ from taskiq_fastapi import populate_dependency_context
 from app.api import collect_routes, health_routes, schedule_routes, task_routes, track_routes
 from app.api.error_handlers import install_error_handlers
 from app.api.request_limits import RequestSizeLimit
+from app.api.responses import EVERY_ENDPOINT
 from app.broker import runtime
 from app.config import Settings, get_settings
 from app.runtime import NOT_DURABLE_WARNING, Runtime
@@ -51,6 +52,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         title="Cratedigger",
         summary="Collects Beatport tracks and enriches them with Spotify data in durable background tasks.",
         lifespan=lifespan,
+        responses=EVERY_ENDPOINT,
     )
     app.state.settings = settings or get_settings()
     app.state.runtime = runtime

@@ -44,7 +44,11 @@ async def collect_beatport(
     return accepted(request, response, task_id, created=created)
 
 
-@router.post("/spotify/enrich", status_code=status.HTTP_202_ACCEPTED)
+@router.post(
+    "/spotify/enrich",
+    status_code=status.HTTP_202_ACCEPTED,
+    responses={200: {"description": "An identical enrichment is already queued or running"}},
+)
 async def enrich_spotify(
     body: EnrichBody, request: Request, response: Response, settings: SettingsDep, runtime: RuntimeDep
 ) -> TaskAccepted:

@@ -9,23 +9,27 @@
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Sequence
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.encoders import jsonable_encoder
+from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from sqlalchemy.exc import DBAPIError, DisconnectionError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from app.db.connection_errors import is_database_unavailable
 
 logger = logging.getLogger("app.api")
 
 RETRY_AFTER_SECONDS = 5
+_PARAM = re.compile(r"(\{[^}]+\})")
 EXCERPT_CHARS = 100
 EXCERPT_ITEMS = 5
 DATABASE_UNAVAILABLE = "The database is unavailable right now; try again in a few seconds."
@@ -65,7 +69,29 @@ def _bounded_errors(errors: Sequence[Any]) -> list[dict[str, Any]]:
     return bounded
 
 
+def allowed_methods(app: FastAPI, path: str) -> list[str]:
+    """Every method some operation answers at this path, read from the OpenAPI schema (Starlette's 405 names
+    only the first route whose path matched)."""
+    methods: set[str] = set()
+    for template, operations in app.openapi()["paths"].items():
+        parts = _PARAM.split(template)  # literal text and {parameters}, alternating
+        pattern = "".join("[^/]+" if part.startswith("{") else re.escape(part) for part in parts)
+        if re.fullmatch(pattern, path):
+            methods |= {method.upper() for method in operations}
+    return sorted(methods | {"OPTIONS"}) if methods else []
+
+
 def install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, error: StarletteHTTPException) -> Response:
+        if error.status_code != 405:
+            return await http_exception_handler(request, error)
+        allow = ", ".join(allowed_methods(app, request.url.path))
+        if request.method == "OPTIONS":  # what may be done here, without CORS
+            return Response(status_code=204, headers={"Allow": allow})
+        detail = f"{request.method} is not supported here; allowed: {allow}."
+        return JSONResponse({"detail": detail}, status_code=405, headers={"Allow": allow})
+
     @app.exception_handler(RequestValidationError)
     async def invalid_input(request: Request, error: RequestValidationError) -> JSONResponse:
         return JSONResponse({"detail": jsonable_encoder(_bounded_errors(error.errors()))}, status_code=422)

@@ -2,10 +2,11 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable
-from typing import Any
+from typing import Any, Literal
 
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse, PlainTextResponse
+from pydantic import BaseModel
 from sqlalchemy import text
 
 from app.api.deps import ResourcesDep, RuntimeDep
@@ -46,7 +47,16 @@ async def _redis(runtime: RuntimeDep) -> dict[str, Any]:
     }
 
 
-@router.get("/health")
+class HealthReport(BaseModel):
+    status: Literal["ok", "unavailable"]
+    checks: dict[str, dict[str, Any]]  # database, redis, workers: {"ok": bool, "error"?, "note"?, …}
+
+
+@router.get(
+    "/health",
+    response_model=HealthReport,
+    responses={503: {"model": HealthReport, "description": "A check failed: its `error` says why"}},
+)
 async def health(resources: ResourcesDep, runtime: RuntimeDep) -> JSONResponse:
     """Database and Redis reachability and workers seen recently; 503 with the reason when one is missing."""
 

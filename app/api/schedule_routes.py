@@ -8,6 +8,7 @@ from pydantic import BaseModel, ConfigDict, model_validator
 
 from app.api.deps import RuntimeDep, SettingsDep, StatusStoreDep
 from app.api.input_types import BodyText
+from app.api.responses import error_responses
 from app.api.schemas import CollectRequest, EnrichBody
 from app.errors import InvalidTargetError
 from app.runtime.cron_schedules import (
@@ -157,7 +158,7 @@ async def create_schedule(
     return await _describe(schedule, store, statuses)
 
 
-@router.delete("/{schedule_id}", status_code=status.HTTP_204_NO_CONTENT)
+@router.delete("/{schedule_id}", status_code=status.HTTP_204_NO_CONTENT, responses=error_responses(404, 409))
 async def delete_schedule(schedule_id: str, store: ScheduleStoreDep, settings: SettingsDep) -> Response:
     """Remove a schedule added through the API (settings-defined ones change with the settings)."""
     if any(s.id == schedule_id for s in _settings_schedules(settings)):

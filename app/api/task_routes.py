@@ -6,10 +6,12 @@ from typing import Annotated
 from fastapi import APIRouter, HTTPException, Path, Query, Request, Response, status
 
 from app.api.collect_routes import accepted
-from app.api.deps import ResourcesDep, RuntimeDep, SessionDep, StatusStoreDep
+from app.api.deps import ResourcesDep, RuntimeDep, SessionDep
 from app.api.input_types import INT4_MAX
+from app.api.responses import error_responses
 from app.api.schemas import DeadLetterOut, DeadLetterPage, TaskAccepted
 from app.db import dead_letters
+from app.runtime import Runtime
 from app.runtime.task_status import TaskStatus
 from app.tasks.admin import DeadLetterNotFoundError, TaskFinishedError, cancel_task, retry_dead_letter
 
@@ -18,23 +20,36 @@ router = APIRouter(prefix="/tasks", tags=["tasks"])
 TASK_ID_PATTERN = re.compile(r"^[0-9a-fA-F-]{8,64}$")
 
 
-def _unknown(task_id: str) -> HTTPException:
+EMBEDDED_NOTE = (
+    " In embedded mode (no REDIS_URL) statuses live in the service's memory: a restart loses them, a task that"
+    " was running then was interrupted, and past 10,000 statuses the oldest are dropped."
+)
+
+
+def _unknown(task_id: str, runtime: Runtime) -> HTTPException:
+    detail = f"No task with id {task_id[:80]!r}: it never existed or its status expired."
     return HTTPException(
-        status.HTTP_404_NOT_FOUND,
-        detail=f"No task with id {task_id!r}: it never existed or its status expired.",
+        status.HTTP_404_NOT_FOUND, detail=detail + ("" if runtime.durable else EMBEDDED_NOTE)
     )
 
 
-@router.get("/status/{task_id}", name="task_status")
-async def task_status(task_id: str, store: StatusStoreDep) -> TaskStatus:
+@router.get("/status/{task_id}", name="task_status", responses=error_responses(404))
+async def task_status(task_id: str, runtime: RuntimeDep) -> TaskStatus:
     """The task's state, progress, attempt, result or error. Statuses expire after TASK_RESULT_TTL_SECONDS."""
-    found = await store.get(task_id) if TASK_ID_PATTERN.match(task_id) else None
+    found = await runtime.statuses.get(task_id) if TASK_ID_PATTERN.match(task_id) else None
     if found is None:
-        raise _unknown(task_id)
+        raise _unknown(task_id, runtime)
     return found
 
 
-@router.delete("/{task_id}", responses={202: {"description": "Running: it stops at its next page/track"}})
+@router.delete(
+    "/{task_id}",
+    responses={
+        200: {"description": "It was queued: it will never run"},
+        202: {"description": "Running: it stops at its next page/track", "model": TaskStatus},
+        **error_responses(404, 409),
+    },
+)
 async def cancel(task_id: str, response: Response, runtime: RuntimeDep) -> TaskStatus:
     """Cancel a task: a queued one never runs; a running one stops at its next page/track, keeping what it stored."""
     try:
@@ -44,7 +59,7 @@ async def cancel(task_id: str, response: Response, runtime: RuntimeDep) -> TaskS
     except TaskFinishedError as error:
         raise HTTPException(status.HTTP_409_CONFLICT, detail=str(error)) from error
     if outcome is None:
-        raise _unknown(task_id)
+        raise _unknown(task_id, runtime)
     response.status_code = status.HTTP_200_OK if outcome.immediate else status.HTTP_202_ACCEPTED
     return outcome.status
 
@@ -62,7 +77,14 @@ async def list_dead_letters(
     return DeadLetterPage(items=[DeadLetterOut.model_validate(r) for r in rows], limit=limit, offset=offset)
 
 
-@router.post("/dead-letters/{dead_letter_id}/retry", status_code=status.HTTP_202_ACCEPTED)
+@router.post(
+    "/dead-letters/{dead_letter_id}/retry",
+    status_code=status.HTTP_202_ACCEPTED,
+    responses={
+        200: {"description": "An identical task is already queued or running"},
+        **error_responses(404),
+    },
+)
 async def retry(
     dead_letter_id: Annotated[int, Path(ge=1, le=INT4_MAX)],
     request: Request,

@@ -24,6 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.api.deps import ResourcesDep, SessionDep
 from app.api.input_types import QueryText
+from app.api.responses import error_responses
 from app.db.read_models import TrackDetailRead, TrackPage, TrackRead
 from app.db.track_filters import MAX_ID, TrackFilters, TrackQueryError
 from app.db.track_paging import SortField, SortOrder, TrackSort
@@ -136,7 +137,7 @@ async def tracks(
     return await _csv_export(resources, filters, sort)
 
 
-@router.get("/{track_id}")
+@router.get("/{track_id}", responses=error_responses(404))
 async def track(track_id: Annotated[int, Path(ge=1, le=MAX_ID)], session: SessionDep) -> TrackDetailRead:
     """One track: credits in order, label, release, genre, sub-genre, Spotify fields and chart history."""
     found = await get_track(session, track_id)

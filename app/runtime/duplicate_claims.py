@@ -15,6 +15,7 @@ from typing import Any, Protocol
 
 from redis.asyncio import Redis
 
+from app.runtime.expiring_map import ExpiringMap
 from app.runtime.redis_connection import text
 from app.runtime.redis_status_store import DELETE_IF_EQUAL_SCRIPT
 from app.runtime.task_status import FINISHED_STATES, StatusStore
@@ -65,28 +66,31 @@ class RedisClaimValues:
 
 
 class MemoryClaimValues:
-    """Embedded mode: a dict shared with the MemoryStatusStore, which frees claims when tasks finish."""
+    """Embedded mode: a map shared with the MemoryStatusStore, which frees claims when tasks finish."""
 
-    def __init__(self, values: dict[str, str]) -> None:
+    def __init__(self, values: ExpiringMap[str]) -> None:
         self._values = values
 
     async def set_if_absent(self, key: str, value: str, *, ttl: int) -> bool:
-        return self._values.setdefault(key, value) == value
+        if self._values.get(key) is not None:
+            return False
+        self._values.set(key, value, ttl=ttl)
+        return True
 
     async def get(self, key: str) -> str | None:
         return self._values.get(key)
 
     async def set(self, key: str, value: str, *, ttl: int) -> None:
-        self._values[key] = value
+        self._values.set(key, value, ttl=ttl)
 
     async def delete_if_equal(self, key: str, value: str) -> None:
         if self._values.get(key) == value:
-            del self._values[key]
+            self._values.pop(key)
 
     async def replace_if_equal(self, key: str, old: str, new: str, *, ttl: int) -> bool:
         if self._values.get(key) != old:
             return False
-        self._values[key] = new
+        self._values.set(key, new, ttl=ttl)
         return True
 
 

@@ -60,3 +60,9 @@ async def test_health_in_embedded_mode(client: httpx.AsyncClient) -> None:
     body = response.json()
     assert body["checks"]["database"]["ok"] is True
     assert "not durable" in body["checks"]["redis"]["note"]
+
+
+async def test_an_unknown_task_in_embedded_mode_says_why_it_may_be_unknown(client: httpx.AsyncClient) -> None:
+    response = await client.get("/tasks/status/0123456789abcdef0123456789abcdef")
+    assert response.status_code == 404
+    assert "embedded mode" in response.json()["detail"] and "restart loses them" in response.json()["detail"]

@@ -113,3 +113,16 @@ async def test_a_large_invalid_body_is_answered_with_an_excerpt(client: httpx.As
     response = await client.post("/collect/beatport/collect", json=body)
     assert response.status_code == 422
     assert len(response.content) < 2000
+
+
+async def test_options_and_405_name_every_method_of_the_path(client: httpx.AsyncClient) -> None:
+    options = await client.options("/tasks/dead-letters")
+    assert options.status_code == 204
+    # /tasks/dead-letters is also /tasks/{task_id}, whose DELETE answers (404 for this id).
+    assert options.headers["allow"] == "DELETE, GET, OPTIONS"
+    wrong = await client.put("/tasks/dead-letters")
+    assert wrong.status_code == 405
+    assert wrong.headers["allow"] == "DELETE, GET, OPTIONS"
+    assert "PUT is not supported here" in wrong.json()["detail"]
+    assert (await client.options("/tracks")).headers["allow"] == "GET, OPTIONS"
+    assert (await client.options("/no/such/path")).status_code == 404
