@@ -6,19 +6,37 @@ booleans and integers only as such (`"5"`, `true` for a number, `0` for a boolea
 
 from __future__ import annotations
 
+import datetime as dt
+import re
 from typing import Annotated
 
-from pydantic import AfterValidator, Field, StrictBool, StrictInt, StrictStr, StringConstraints
+from pydantic import (
+    AfterValidator,
+    BeforeValidator,
+    Field,
+    StrictBool,
+    StrictInt,
+    StrictStr,
+    StringConstraints,
+)
 
 MAX_TEXT_CHARS = 200
 MAX_URL_CHARS = 2000
 INT4_MAX = 2**31 - 1  # INTEGER columns (dead letters)
 INT8_MAX = 2**63 - 1  # BIGINT columns (Beatport ids)
+_ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 
 
 def no_nul(value: str) -> str:
     if "\x00" in value:
         raise ValueError("must not contain NUL characters")
+    return value
+
+
+def iso_date_text(value: object) -> object:
+    """Dates as YYYY-MM-DD only (pydantic would also read "0.0" as a Unix time)."""
+    if isinstance(value, str) and not _ISO_DATE.fullmatch(value):
+        raise ValueError("must be a valid date as YYYY-MM-DD")
     return value
 
 
@@ -33,3 +51,4 @@ BeatportId = Annotated[StrictInt, Field(ge=1, le=INT8_MAX)]
 GenreId = Annotated[StrictInt, Field(ge=1, le=INT4_MAX)]
 DeadLetterId = Annotated[int, Field(ge=1, le=INT4_MAX)]
 Flag = StrictBool
+IsoDate = Annotated[dt.date, BeforeValidator(iso_date_text)]

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import csv
 import dataclasses
-import datetime as dt
 import io
 import logging
 from collections.abc import AsyncIterator
@@ -23,7 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.api.deps import ResourcesDep, SessionDep
-from app.api.input_types import QueryText
+from app.api.input_types import IsoDate, QueryText
 from app.api.responses import error_responses
 from app.db.read_models import TrackDetailRead, TrackPage, TrackRead
 from app.db.track_filters import MAX_ID, TrackFilters, TrackQueryError
@@ -81,8 +80,8 @@ class TrackListQuery(BaseModel):
     key: QueryText | None = Field(None, description="Camelot code (8A) or key name (A Minor, F# Major)")
     isrc: QueryText | None = None
     enriched: bool | None = Field(None, description="true: matched on Spotify; false: not (yet) matched")
-    published_from: dt.date | None = Field(None, description="publish date, inclusive (YYYY-MM-DD)")
-    published_to: dt.date | None = Field(None, description="publish date, inclusive (YYYY-MM-DD)")
+    published_from: IsoDate | None = Field(None, description="publish date, inclusive (YYYY-MM-DD)")
+    published_to: IsoDate | None = Field(None, description="publish date, inclusive (YYYY-MM-DD)")
     sort: SortField = "id"
     order: SortOrder = "asc"
     page: int | None = Field(

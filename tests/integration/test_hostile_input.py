@@ -126,3 +126,10 @@ async def test_options_and_405_name_every_method_of_the_path(client: httpx.Async
     assert "PUT is not supported here" in wrong.json()["detail"]
     assert (await client.options("/tracks")).headers["allow"] == "GET, OPTIONS"
     assert (await client.options("/no/such/path")).status_code == 404
+
+
+@pytest.mark.parametrize("value", ["0.0", "1700000000", "2026-1-1", "yesterday"])
+async def test_dates_are_iso_dates_only(client: httpx.AsyncClient, value: str) -> None:
+    response = await client.get(f"/tracks?published_from={value}")
+    assert response.status_code == 422, response.text
+    assert (await client.get("/tracks?published_from=2026-01-01")).status_code == 200
