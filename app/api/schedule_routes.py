@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Response, status
 from pydantic import BaseModel, ConfigDict, model_validator
@@ -9,7 +9,7 @@ from pydantic import BaseModel, ConfigDict, model_validator
 from app.api.deps import RuntimeDep, SettingsDep, StatusStoreDep
 from app.api.input_types import BodyText
 from app.api.responses import error_responses
-from app.api.schemas import CollectRequest, EnrichBody
+from app.api.schemas import CollectRequest, EnrichBody, exactly_one_of, refuse_nulls
 from app.errors import InvalidTargetError
 from app.runtime.cron_schedules import (
     Schedule,
@@ -27,12 +27,17 @@ router = APIRouter(prefix="/schedules", tags=["schedules"])
 
 
 class ScheduleRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_extra=exactly_one_of("collect", "enrich"))
 
     cron: BodyText
     timezone: BodyText = "UTC"
     collect: CollectRequest | None = None
     enrich: EnrichBody | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_null_action(cls, data: Any) -> Any:
+        return refuse_nulls(data, "collect", "enrich")
 
     @model_validator(mode="after")
     def _one_kind(self) -> ScheduleRequest:

@@ -8,12 +8,31 @@ from pydantic import AliasChoices, BaseModel, ConfigDict, Field, StrictInt, mode
 from app.api.input_types import BeatportId, BodyText, BodyUrl, Flag, GenreId
 
 
+def exactly_one_of(*names: str) -> dict[str, Any]:
+    """JSON schema for "exactly one of these fields", so the OpenAPI schema says what the validator checks."""
+    return {"oneOf": [{"required": [name]} for name in names]}
+
+
+def refuse_nulls(data: Any, *names: str) -> Any:
+    """A field of `exactly_one_of` is present or absent, never null (the schema counts a null as present)."""
+    if isinstance(data, dict):
+        for name in names:
+            if name in data and data[name] is None:
+                raise ValueError(f'"{name}" must not be null: leave it out instead')
+    return data
+
+
 class CollectRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_extra=exactly_one_of("url", "genre"))
 
     url: BodyUrl | None = None
     genre: BodyText | GenreId | None = None
     max_pages: Annotated[StrictInt | None, Field(ge=1, le=200)] = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_null_target(cls, data: Any) -> Any:
+        return refuse_nulls(data, "url", "genre")
 
     @model_validator(mode="after")
     def _one_target(self) -> CollectRequest:

@@ -133,3 +133,14 @@ async def test_dates_are_iso_dates_only(client: httpx.AsyncClient, value: str) -
     response = await client.get(f"/tracks?published_from={value}")
     assert response.status_code == 422, response.text
     assert (await client.get("/tracks?published_from=2026-01-01")).status_code == 200
+
+
+@pytest.mark.parametrize(
+    "body", [{"url": None, "genre": "tech-house"}, {"url": "/top-100", "genre": None}, {"genre": None}]
+)
+async def test_a_target_is_present_or_absent_never_null(
+    client: httpx.AsyncClient, body: dict[str, Any]
+) -> None:
+    response = await client.post("/collect/beatport/collect", json=body)
+    assert response.status_code == 422, response.text
+    assert "must not be null" in response.text
