@@ -13,7 +13,8 @@ _WRAPPER = re.compile(r"^\([\w.]+\) ")
 
 
 def error_report(error: BaseException) -> ErrorInfo:
-    if is_database_unavailable(error):
+    # A bare TimeoutError is a task's time budget running out, not the database.
+    if type(error) is not TimeoutError and is_database_unavailable(error):
         return ErrorInfo(
             type="DatabaseUnavailable", message=f"the database was unavailable: {_reason(error)}"
         )

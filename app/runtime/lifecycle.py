@@ -169,7 +169,7 @@ class LifecycleMiddleware(TaskiqMiddleware):
         if type(error) is TimeoutError and not str(error):
             budget = message.labels.get("timeout")
             text = f"the task ran longer than its {budget} s time budget and was stopped"
-            return ErrorInfo(type=report.type, message=text)
+            return ErrorInfo(type=type(error).__name__, message=text)
         if is_transient(error):
             return ErrorInfo(type=report.type, message=f"{report.message} (gave up after {attempt} attempts)")
         return report

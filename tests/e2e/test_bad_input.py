@@ -85,3 +85,22 @@ def test_unknown_task_id_is_404(deployed: Deployed, task_id: str) -> None:
     response = httpx.get(f"{deployed.base}/tasks/status/{task_id}")
     assert response.status_code == 404
     assert "No task with id" in response.json()["detail"]
+
+
+@pytest.mark.parametrize("cron", ["0 0 31 2 *", "0 0 30 2 *"])
+def test_a_cron_that_never_fires_is_refused_and_nothing_is_saved(deployed: Deployed, cron: str) -> None:
+    before = httpx.get(f"{deployed.base}/schedules")
+    assert before.status_code == 200, before.text
+    response = httpx.post(
+        f"{deployed.base}/schedules", json={"cron": cron, "collect": {"genre": "tech-house"}}
+    )
+    assert response.status_code == 422, response.text
+    assert "never fires" in _messages(response)
+    after = httpx.get(f"{deployed.base}/schedules")
+    assert after.status_code == 200 and after.json() == before.json()  # still listable: nothing was saved
+
+
+def test_a_schedule_without_an_action_is_refused(deployed: Deployed) -> None:
+    response = httpx.post(f"{deployed.base}/schedules", json={"cron": "0 * * * *"})
+    assert response.status_code == 422, response.text
+    assert 'exactly one of "collect"' in _messages(response)

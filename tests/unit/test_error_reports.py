@@ -31,3 +31,8 @@ def test_other_errors_keep_their_type_and_first_line_bounded() -> None:
     assert len(long.message) == MAX_MESSAGE_CHARS
     integrity = error_report(IntegrityError("INSERT …", {}, DriverError("duplicate key")))
     assert integrity.type == "IntegrityError" and integrity.message.startswith("duplicate key")
+
+
+def test_a_task_time_budget_is_not_mistaken_for_the_database() -> None:
+    assert error_report(TimeoutError()).type == "TimeoutError"
+    assert error_report(ConnectionRefusedError("connect call failed")).type == "DatabaseUnavailable"
