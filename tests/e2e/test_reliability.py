@@ -14,6 +14,7 @@ import httpx
 import pytest
 import redis
 
+from app.runtime.build import QUEUE_NAME
 from app.runtime.duplicate_claims import CLAIM_SECONDS, KEY_PREFIX, fingerprint
 from tests.e2e.conftest import Deployed, deployment
 from tests.e2e.processes import PrivateRedis, row_counts, wait_for_state, wait_until
@@ -56,6 +57,15 @@ def _finished(d: Deployed, task_id: str, timeout: float = 40) -> dict[str, Any]:
         return wait_for_state(d.base, task_id, {"success", "failure", "cancelled"}, timeout=timeout)
     except AssertionError as error:
         raise AssertionError(f"{error}\n{d.logs()}") from None
+
+
+def _queue_settled(redis_url: str) -> bool:
+    client = redis.Redis.from_url(redis_url)
+    try:
+        groups = client.xinfo_groups(QUEUE_NAME)
+    finally:
+        client.close()
+    return all(int(g["pending"]) == 0 and int(g.get("lag") or 0) == 0 for g in groups)
 
 
 def _held_then_normal(fake: FakeBeatport, path: str = TOP100) -> threading.Event:
@@ -259,7 +269,11 @@ def test_cancel_queued_and_running_tasks(tmp_path: Path, fake: FakeBeatport) -> 
         stopping = httpx.delete(f"{d.base}/tasks/{running}")
         assert stopping.status_code == 202, stopping.text
         done = _finished(d, running)
-        time.sleep(1)  # give a wrongly delivered cancelled task the chance to run
+        # Every message has been read and acknowledged: had the cancelled task's message been delivered, it
+        # would have run by now (and asked the site for its page).
+        wait_until(
+            lambda: _queue_settled(d.redis_url), what="the queue to hold nothing unread or unacknowledged"
+        )
         again = httpx.delete(f"{d.base}/tasks/{running}")
         assert again.status_code == 409, f"{again.text}\n{done}\n{d.logs()}"
         counts = row_counts(d.database_url)
