@@ -60,12 +60,21 @@ def _finished(d: Deployed, task_id: str, timeout: float = 40) -> dict[str, Any]:
 
 
 def _queue_settled(redis_url: str) -> bool:
+    """Nothing pending, and the group has read past the stream's last entry (the group's `lag` still counts
+    an entry deleted by a cancel, so it is not used)."""
     client = redis.Redis.from_url(redis_url)
     try:
         groups = client.xinfo_groups(QUEUE_NAME)
+        last = client.xinfo_stream(QUEUE_NAME)["last-entry"]
     finally:
         client.close()
-    return all(int(g["pending"]) == 0 and int(g.get("lag") or 0) == 0 for g in groups)
+    last_id = _stream_id(last[0]) if last else (0, 0)
+    return all(int(g["pending"]) == 0 and _stream_id(g["last-delivered-id"]) >= last_id for g in groups)
+
+
+def _stream_id(value: bytes | str) -> tuple[int, int]:
+    millis, sequence = (value.decode() if isinstance(value, bytes) else value).split("-")
+    return int(millis), int(sequence)
 
 
 def _held_then_normal(fake: FakeBeatport, path: str = TOP100) -> threading.Event:
