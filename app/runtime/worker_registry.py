@@ -15,6 +15,7 @@ from app.runtime.redis_connection import text
 WORKER_KEY_PREFIX = "cratedigger:worker:"
 DATA_LOSS_KEY = "cratedigger:redis-data-lost-at"
 HEARTBEAT_SECONDS = 10.0
+MAX_COUNTED_WAITING = 10_000  # the metric says "at least" past this
 
 
 class WorkerRegistry:
@@ -44,11 +45,13 @@ class WorkerRegistry:
             exists, delayed = await pipe.execute()
         groups = await self._redis.xinfo_groups(self._queue) if exists else []
         group = next((g for g in groups if text(g["name"]) == self._group), None)
-        return {
-            "waiting": int(group.get("lag") or 0) if group else 0,
-            "pending": int(group["pending"]) if group else 0,
-            "delayed": int(delayed),
-        }
+        if group is None:
+            return {"waiting": 0, "pending": 0, "delayed": int(delayed)}
+        # Not the group's `lag`: it keeps counting an entry a cancel deleted.
+        unread = await self._redis.xrange(
+            self._queue, min=f"({text(group['last-delivered-id'])}", max="+", count=MAX_COUNTED_WAITING
+        )
+        return {"waiting": len(unread or []), "pending": int(group["pending"]), "delayed": int(delayed)}
 
     async def note_data_loss(self) -> None:
         """A worker found the consumer group gone: Redis restarted empty or failed over to an empty replica.

@@ -17,6 +17,7 @@ from app.sources.beatport.challenges import ChallengeMemory
 from app.sources.beatport.fetcher import BeatportFetcher
 from app.sources.cooldown import Cooldown
 from app.sources.ratelimit import AsyncRateLimiter
+from app.sources.shared_budget import request_budget
 from app.sources.spotify import spotify_quota_key
 
 
@@ -26,7 +27,7 @@ class Resources:
     engine: AsyncEngine
     sessions: async_sessionmaker[AsyncSession]
     beatport_http: httpx.AsyncClient
-    # One budget per process, shared by every task the process runs.
+    # Request budgets: one per deployment through Redis (every worker process), per process in embedded mode.
     beatport_limiter: AsyncRateLimiter
     spotify_limiter: AsyncRateLimiter
     # Beatport API v4 (only with API credentials and BEATPORT_SOURCE api|auto): its own client and budget,
@@ -50,7 +51,9 @@ class Resources:
         challenges: ChallengeMemory | None = None
         if settings.beatport_source != "pages" and settings.beatport_api_configured:
             api_http = BeatportApiClient.build_client(settings)
-            api_limiter = AsyncRateLimiter(settings.beatport_api_requests_per_second)
+            api_limiter = request_budget(
+                redis, site="beatport-api", rate_per_second=settings.beatport_api_requests_per_second
+            )
             token_store = token_store_for(
                 api_url=str(settings.beatport_api_url),
                 username=settings.beatport_username,
@@ -64,8 +67,12 @@ class Resources:
             engine=engine,
             sessions=create_sessionmaker(engine),
             beatport_http=BeatportFetcher.build_client(settings),
-            beatport_limiter=AsyncRateLimiter(settings.beatport_requests_per_second),
-            spotify_limiter=AsyncRateLimiter(settings.spotify_requests_per_second),
+            beatport_limiter=request_budget(
+                redis, site="beatport-pages", rate_per_second=settings.beatport_requests_per_second
+            ),
+            spotify_limiter=request_budget(
+                redis, site="spotify", rate_per_second=settings.spotify_requests_per_second
+            ),
             beatport_api_http=api_http,
             beatport_api_limiter=api_limiter,
             beatport_token_store=token_store,

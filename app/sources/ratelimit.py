@@ -23,6 +23,7 @@ class AsyncRateLimiter:
         self.rate_per_second = rate_per_second or None
         self._interval = 1.0 / rate_per_second if rate_per_second else 0.0
         self._next_slot = 0.0
+        self._held_until = 0.0
         self._lock = threading.Lock()
 
     @property
@@ -42,6 +43,13 @@ class AsyncRateLimiter:
         if delay > 0:
             await asyncio.sleep(delay)
 
+    async def acquire_local_hold(self) -> None:
+        """Wait out a pause this process was told about (`hold`), without reserving a slot."""
+        with self._lock:
+            delay = self._held_until - time.monotonic()
+        if delay > 0:
+            await asyncio.sleep(delay)
+
     def hold(self, seconds: float) -> None:
         """Let no caller through for `seconds` from now (e.g. a 429's Retry-After applies to everyone).
 
@@ -51,3 +59,4 @@ class AsyncRateLimiter:
             return
         with self._lock:
             self._next_slot = max(self._next_slot, time.monotonic() + seconds)
+            self._held_until = max(self._held_until, time.monotonic() + seconds)

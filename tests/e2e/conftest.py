@@ -74,8 +74,7 @@ def deployment(
             DATABASE_URL=database_url,
             REDIS_URL=redis_url,
             BEATPORT_BASE_URL=fake_beatport.url,
-            BEATPORT_REQUESTS_PER_SECOND="50",
-            **{**(settings or {}), **more_settings},
+            **{"BEATPORT_REQUESTS_PER_SECOND": "50", **(settings or {}), **more_settings},
         )
         run_migrations(env)
         api, base = start_api(env, log_dir)
