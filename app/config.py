@@ -45,6 +45,9 @@ class Settings(BaseSettings):
     worker_concurrency: PositiveInt = 10
     # Larger request bodies are refused with 413 before they are read (contract, second part: "Limits").
     max_request_bytes: PositiveInt = 1024 * 1024
+    collect_max_pages: PositiveInt = 50  # the largest max_pages a collection may ask for
+    schedules_max: PositiveInt = 100  # schedules that may exist (settings' and the API's)
+    schedule_min_interval_minutes: PositiveInt = 15  # a cron that fires more often is refused
     task_visibility_timeout_seconds: PositiveInt = 60
     task_result_ttl_seconds: PositiveInt = 604800
 

@@ -3,6 +3,7 @@ from __future__ import annotations
 from fastapi import APIRouter, HTTPException, Request, Response, status
 
 from app.api.deps import RuntimeDep, SettingsDep
+from app.api.limits import check_max_pages
 from app.api.schemas import CollectRequest, EnrichBody, TaskAccepted
 from app.errors import InvalidTargetError
 from app.sources.beatport.targets import genre_target, parse_target
@@ -31,13 +32,14 @@ def accepted(request: Request, response: Response, task_id: str, *, created: boo
     responses={200: {"description": "An identical collection is already queued or running"}},
 )
 async def collect_beatport(
-    body: CollectRequest, request: Request, response: Response, runtime: RuntimeDep
+    body: CollectRequest, request: Request, response: Response, runtime: RuntimeDep, settings: SettingsDep
 ) -> TaskAccepted:
     """Collect a Beatport page (genre Top 100, Top 100, chart, release, track, label or artist tracks)."""
     try:
         target = parse_target(body.url) if body.url is not None else genre_target(body.genre)  # type: ignore[arg-type]
     except InvalidTargetError as error:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, detail=str(error)) from error
+    check_max_pages(body.max_pages, settings)
     task_id, created = await runtime.enqueuer.enqueue_once(
         collect_bp_tracks_task, target=target.path(), max_pages=body.max_pages
     )

@@ -8,6 +8,7 @@ from pydantic import BaseModel, ConfigDict, model_validator
 
 from app.api.deps import RuntimeDep, SettingsDep, StatusStoreDep
 from app.api.input_types import BodyText
+from app.api.limits import check_max_pages, check_schedule_limits
 from app.api.responses import error_responses
 from app.api.schemas import CollectRequest, EnrichBody, exactly_one_of, refuse_nulls
 from app.errors import InvalidTargetError
@@ -19,6 +20,7 @@ from app.runtime.cron_schedules import (
     new_schedule,
     next_run,
     static_schedules,
+    validate_cron,
 )
 from app.runtime.task_status import TaskState
 from app.sources.beatport.targets import genre_target, parse_target
@@ -126,6 +128,13 @@ async def create_schedule(
     body: ScheduleRequest, store: ScheduleStoreDep, statuses: StatusStoreDep, settings: SettingsDep
 ) -> ScheduleOut:
     """Add a cron schedule for a collection target or an enrichment request; kept in Redis across restarts."""
+    try:
+        cron = validate_cron(body.cron)
+    except ScheduleError as error:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, detail=str(error)) from error
+    await check_schedule_limits(cron=cron, timezone=body.timezone, store=store, settings=settings)
+    if body.collect is not None:
+        check_max_pages(body.collect.max_pages, settings)
     try:
         if body.collect is not None:
             request = body.collect

@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import uuid
+from itertools import pairwise
 from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -64,6 +65,22 @@ def validate_cron(cron: str, *, setting: str = "cron") -> str:
     except (CroniterBadDateError, ValueError) as error:
         raise ScheduleError(f"{setting}: {text!r} never fires (no such date)") from error
     return text
+
+
+def shortest_interval_minutes(cron: str, *, timezone: str = "UTC", fires: int = 600) -> float:
+    """The shortest gap between two of the next `fires` runs (enough for every minute-level pattern of a day)."""
+    runs = croniter(cron, dt.datetime.now(ZoneInfo(timezone)))
+    times = [runs.get_next(dt.datetime) for _ in range(fires)]
+    return min((later - earlier).total_seconds() / 60 for earlier, later in pairwise(times))
+
+
+def check_interval(cron: str, *, timezone: str, minimum_minutes: int) -> None:
+    shortest = shortest_interval_minutes(cron, timezone=timezone)
+    if shortest < minimum_minutes:
+        raise ScheduleError(
+            f"cron {cron!r} fires every {shortest:g} minutes at times; schedules may fire at most every "
+            f"{minimum_minutes} minutes (SCHEDULE_MIN_INTERVAL_MINUTES)"
+        )
 
 
 def validate_timezone(name: str, *, setting: str = "timezone") -> str:

@@ -4,6 +4,7 @@ existing task id instead of a second task."""
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 from taskiq import AsyncTaskiqDecoratedTask, TaskiqMessage
@@ -11,14 +12,19 @@ from taskiq import AsyncTaskiqDecoratedTask, TaskiqMessage
 from app.runtime.duplicate_claims import DuplicateClaims, fingerprint
 from app.runtime.lifecycle import FINGERPRINT_LABEL
 
+RequestIdentity = Callable[[dict[str, Any]], str]
+
 
 class Enqueuer:
     def __init__(self, claims: DuplicateClaims) -> None:
         self._claims = claims
+        # Per task name: what makes two requests the same work (default: equal arguments).
+        self.identities: dict[str, RequestIdentity] = {}
 
     async def enqueue_once(self, task: AsyncTaskiqDecoratedTask[Any, Any], **kwargs: Any) -> tuple[str, bool]:
         """Enqueue `task(**kwargs)` unless the same is active; returns (task id, whether it was newly enqueued)."""
-        key = fingerprint(task.task_name, kwargs)
+        identity = self.identities.get(task.task_name)
+        key = fingerprint(task.task_name, {"identity": identity(kwargs)} if identity else kwargs)
         task_id = uuid.uuid4().hex
         existing = await self._claims.claim(key, task_id)
         if existing is not None:

@@ -7,6 +7,7 @@ from typing import Any
 from taskiq import Context
 
 from app.broker import broker, settings
+from app.broker import runtime as process_runtime
 from app.runtime import Runtime
 from app.services.collection import CollectionService
 from app.services.enrichment import EnrichmentService
@@ -38,6 +39,14 @@ async def collect_bp_tracks_task(
     )
     summary = await service.collect(target=parse_target(target), run_id=task_id, max_pages=max_pages)
     return summary.as_dict()
+
+
+def collection_identity(kwargs: dict[str, Any]) -> str:
+    """Two collections of one target are one piece of work, however the target was spelled."""
+    return parse_target(str(kwargs["target"])).identity(kwargs.get("max_pages"))
+
+
+process_runtime.enqueuer.identities[collect_bp_tracks_task.task_name] = collection_identity
 
 
 @broker.task(task_name="enrich_spotify_data", timeout=settings.enrichment_task_timeout_seconds)

@@ -109,7 +109,8 @@ def test_settings_schedule_runs_once_per_tick_with_two_schedulers(tmp_path: Path
 
 
 def test_schedules_through_the_api(tmp_path: Path, fake: FakeBeatport) -> None:
-    with deployment(tmp_path, fake) as d:
+    # Every minute, so the test need not wait 15: the deployment allows it.
+    with deployment(tmp_path, fake, SCHEDULE_MIN_INTERVAL_MINUTES="1") as d:
         created = httpx.post(
             f"{d.base}/schedules",
             json={"cron": EVERY_MINUTE, "collect": {"url": f"https://www.beatport.com{TOP100}"}},

@@ -5,7 +5,15 @@ import datetime as dt
 import pytest
 
 from app.config import Settings
-from app.runtime.cron_schedules import ScheduleError, new_schedule, next_run, static_schedules, validate_cron
+from app.runtime.cron_schedules import (
+    ScheduleError,
+    check_interval,
+    new_schedule,
+    next_run,
+    shortest_interval_minutes,
+    static_schedules,
+    validate_cron,
+)
 
 
 def _settings(**values: object) -> Settings:
@@ -91,3 +99,16 @@ def test_a_stored_cron_that_never_fires_has_no_next_run() -> None:
     )
     never = schedule.model_copy(update={"cron": "0 0 31 2 *"})  # saved before such crons were refused
     assert next_run(never) is None
+
+
+@pytest.mark.parametrize(
+    ("cron", "minutes"), [("*/5 * * * *", 5), ("0 6 * * *", 1440), ("0,5 9 * * *", 5), ("*/15 * * * *", 15)]
+)
+def test_the_shortest_interval_of_a_cron(cron: str, minutes: float) -> None:
+    assert shortest_interval_minutes(cron) == minutes
+
+
+def test_a_cron_firing_more_often_than_the_minimum_is_refused() -> None:
+    with pytest.raises(ScheduleError, match="SCHEDULE_MIN_INTERVAL_MINUTES"):
+        check_interval("0,5 9 * * *", timezone="UTC", minimum_minutes=15)
+    check_interval("*/15 * * * *", timezone="UTC", minimum_minutes=15)

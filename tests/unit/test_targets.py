@@ -255,3 +255,17 @@ def test_genre_list() -> None:
     assert genre_by_id(4) is None
     assert genre_by_slug("nope") is None
     assert genre_by_name("r&b") == genre_by_id(108)
+
+
+def test_a_target_is_the_same_work_however_it_is_spelled() -> None:
+    assert parse_target("/chart/a/1").identity() == parse_target("/chart/b/1").identity()
+    assert (
+        parse_target("/de/genre/tech-house/11/top-100").identity()
+        == parse_target("/genre/x/11/top-100").identity()
+    )
+    assert parse_target("/chart/a/1").identity() != parse_target("/chart/a/2").identity()
+    assert parse_target("/release/a/1").identity() != parse_target("/chart/a/1").identity()
+    # The page limit only matters where there are pages.
+    assert parse_target("/release/a/1").identity(3) == parse_target("/release/a/1").identity(7)
+    assert parse_target("/label/a/1/tracks").identity(3) != parse_target("/label/b/1/tracks").identity(7)
+    assert parse_target("/label/a/1/tracks").identity(3) == parse_target("/label/b/1/tracks").identity(3)

@@ -85,6 +85,12 @@ class Target:
             return f"chart:{self.id}"
         return None
 
+    def identity(self, max_pages: int | None = None) -> str:
+        """What is collected, however it was spelled: kind and Beatport id (the slug is decoration), and the
+        page limit only where it changes the result (paginated kinds)."""
+        pages = f":pages={max_pages}" if self.paginated and max_pages is not None else ""
+        return f"{self.kind.value}:{self.id if self.id is not None else '-'}{pages}"
+
     def path(self, page: int = 1, per_page: int | None = None) -> str:
         """Canonical www.beatport.com path (with query string for paginated kinds)."""
         if page < 1:
