@@ -21,6 +21,7 @@ from app.runtime.cron_schedules import (
     next_run,
     static_schedules,
     validate_cron,
+    validate_timezone,
 )
 from app.runtime.task_status import TaskState
 from app.sources.beatport.targets import genre_target, parse_target
@@ -130,6 +131,7 @@ async def create_schedule(
     """Add a cron schedule for a collection target or an enrichment request; kept in Redis across restarts."""
     try:
         cron = validate_cron(body.cron)
+        validate_timezone(body.timezone)
     except ScheduleError as error:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, detail=str(error)) from error
     await check_schedule_limits(cron=cron, timezone=body.timezone, store=store, settings=settings)

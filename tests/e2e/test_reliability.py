@@ -16,6 +16,7 @@ import redis
 
 from app.runtime.build import QUEUE_NAME
 from app.runtime.duplicate_claims import CLAIM_SECONDS, KEY_PREFIX, fingerprint
+from app.tasks.collection_tasks import collection_identity
 from tests.e2e.conftest import Deployed, deployment
 from tests.e2e.processes import PrivateRedis, row_counts, wait_for_state, wait_until
 from tests.fakes.beatport import FakeBeatport
@@ -321,7 +322,8 @@ def test_duplicate_request_returns_the_active_task(tmp_path: Path, fake: FakeBea
         # Once queued, the claim lasts as long as the task's status, not just the short pre-enqueue window.
         claim = redis.Redis.from_url(d.redis_url)
         try:
-            key = KEY_PREFIX + fingerprint("collect_bp_tracks", {"target": TOP100, "max_pages": None})
+            identity = collection_identity({"target": TOP100, "max_pages": None})
+            key = KEY_PREFIX + fingerprint("collect_bp_tracks", {"identity": identity})
             assert claim.get(key) == first.json()["task_id"].encode()
             assert int(claim.ttl(key)) > CLAIM_SECONDS
         finally:
