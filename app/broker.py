@@ -6,12 +6,19 @@ the same instance (its lifespan attaches it to the app, and routes and tasks rea
 
 from __future__ import annotations
 
+import sys
+
 import taskiq_fastapi
 
 from app.config import get_settings
 from app.runtime import build_runtime
 
 settings = get_settings()
+if settings.redis_url and settings.secret_key is None:
+    sys.exit(
+        "SECRET_KEY is not set: with REDIS_URL, stored user tokens are sealed with it. Set SECRET_KEY (e.g. "
+        "`python -c 'import secrets; print(secrets.token_urlsafe(32))'`) in the environment or .env."
+    )
 runtime = build_runtime(settings)
 broker = runtime.broker
 # Workers run the FastAPI lifespan, so tasks get the same engine, HTTP clients and settings as routes.

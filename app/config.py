@@ -45,6 +45,8 @@ class Settings(BaseSettings):
     worker_concurrency: PositiveInt = 10
     # Larger request bodies are refused with 413 before they are read (contract, second part: "Limits").
     max_request_bytes: PositiveInt = 1024 * 1024
+    # Seals stored user tokens (Beatport API tokens in Redis); required with REDIS_URL.
+    secret_key: SecretStr | None = None
     collect_max_pages: PositiveInt = 50  # the largest max_pages a collection may ask for
     schedules_max: PositiveInt = 100  # schedules that may exist (settings' and the API's)
     schedule_min_interval_minutes: PositiveInt = 15  # a cron that fires more often is refused

@@ -59,6 +59,7 @@ class Resources:
                 username=settings.beatport_username,
                 pasted_token=settings.beatport_api_token,
                 redis=redis,
+                secret_key=settings.secret_key,
             )
             if settings.beatport_source == "auto":
                 challenges = ChallengeMemory(seconds=settings.beatport_challenge_memory_seconds, redis=redis)

@@ -31,10 +31,11 @@ def service_env(**overrides: str) -> dict[str, str]:
     env = {
         k: v
         for k, v in os.environ.items()
-        if not k.startswith(("SPOTIFY_", "REDIS_", "DATABASE_", "BEATPORT_"))
+        if not k.startswith(("SPOTIFY_", "REDIS_", "DATABASE_", "BEATPORT_", "SECRET_"))
     }
     env.update(overrides)
     env.setdefault("PYTHONUNBUFFERED", "1")
+    env.setdefault("SECRET_KEY", "e2e-secret-key-not-for-production")
     return env
 
 

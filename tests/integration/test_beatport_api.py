@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import copy
 import dataclasses
+import functools
 import json
 import logging
 import re
@@ -100,8 +101,12 @@ def fake_api() -> Iterator[FakeBeatportApi]:
         yield fake
 
 
+TEST_SECRET_KEY = SecretStr("test-secret-key-for-sealed-tokens")
+
+
 def api_settings(fake: FakeBeatportApi, **overrides: Any) -> Settings:
     values: dict[str, Any] = {
+        "secret_key": TEST_SECRET_KEY,
         "beatport_api_url": fake.api_url,
         "beatport_username": fake.username,
         "beatport_password": SecretStr(fake.password),
@@ -377,7 +382,13 @@ async def test_two_workers_refreshing_at_once_send_one_refresh(
     redis_a, redis_b = Redis.from_url(redis_url), Redis.from_url(redis_url)
     try:
         stores = [
-            token_store_for(api_url=fake_api.api_url, username=fake_api.username, pasted_token=None, redis=r)
+            token_store_for(
+                api_url=fake_api.api_url,
+                username=fake_api.username,
+                pasted_token=None,
+                redis=r,
+                secret_key=TEST_SECRET_KEY,
+            )
             for r in (redis_a, redis_b)
         ]
         assert all(isinstance(s, RedisTokenStore) for s in stores)
@@ -406,9 +417,39 @@ async def test_two_workers_refreshing_at_once_send_one_refresh(
         assert fake_api.live_refresh_tokens() == 1
         stored = await stores[1].load()
         assert stored is not None and stored.source == "refresh" and stored.valid(margin=60)
+        # Sealed at rest: no key or value in Redis holds either token in clear.
+        everything = [key async for key in redis_a.scan_iter()]
+        values = [await redis_a.dump(key) or b"" for key in everything]
+        for secret in (stored.access_token, stored.refresh_token):
+            assert secret and all(secret.encode() not in blob for blob in [*everything, *values])
     finally:
         await redis_a.aclose()
         await redis_b.aclose()
+
+
+async def test_a_token_sealed_with_another_secret_key_means_logging_in_again(
+    fake_api: FakeBeatportApi, redis_url: str
+) -> None:
+    redis = Redis.from_url(redis_url)
+    try:
+        store_for = functools.partial(
+            token_store_for,
+            api_url=fake_api.api_url,
+            username=fake_api.username,
+            pasted_token=None,
+            redis=redis,
+        )
+        old = store_for(secret_key=TEST_SECRET_KEY)
+        await old.save(
+            ApiToken(access_token="a-token", refresh_token="r-token", expires_at=time.time() + 600)
+        )
+        assert (await old.load()) is not None
+        rotated = store_for(secret_key=SecretStr("another-secret-key-of-enough-length"))
+        assert await rotated.load() is None  # not misread: the worker logs in again
+        with pytest.raises(ValueError, match="SECRET_KEY"):
+            store_for(secret_key=None)
+    finally:
+        await redis.aclose()
 
 
 async def test_tasks_of_one_embedded_process_share_one_refresh(

@@ -22,18 +22,25 @@ def _contract_commands() -> dict[str, str]:
     return dict(table)
 
 
-def _resolved_compose() -> dict[str, Any]:
-    """`docker-compose config` validates against the compose schema and resolves anchors and variables."""
+COMPOSE_TEST_SECRET = "compose-test-secret-key"
+
+
+def _compose_config(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     docker_compose = shutil.which("docker-compose")
     if docker_compose is None:
         pytest.fail("docker-compose is not installed: scripts/ensure-services.sh installs Debian's package")
-    result = subprocess.run(
+    return subprocess.run(
         [docker_compose, "-f", str(ROOT / "docker-compose.yml"), "config"],
         capture_output=True,
         text=True,
         check=False,
-        env={"PATH": "/usr/bin:/bin"},
+        env={"PATH": "/usr/bin:/bin", **env},
     )
+
+
+def _resolved_compose() -> dict[str, Any]:
+    """`docker-compose config` validates against the compose schema and resolves anchors and variables."""
+    result = _compose_config({"SECRET_KEY": COMPOSE_TEST_SECRET})
     assert result.returncode == 0, result.stderr
     loaded: dict[str, Any] = yaml.safe_load(result.stdout)
     return loaded
@@ -70,3 +77,11 @@ def test_compose_wires_healthchecks_persistence_and_order() -> None:
     images = {services[n].get("image") for n in ("migrate", "api", "worker")}
     assert images == {"cratedigger:latest"}
     assert (ROOT / "Dockerfile").is_file()
+
+
+def test_compose_refuses_to_start_without_a_secret_key() -> None:
+    result = _compose_config({})
+    assert result.returncode != 0 and "SECRET_KEY" in result.stderr
+    services = _resolved_compose()["services"]
+    for name in ("api", "worker", "scheduler"):
+        assert services[name]["environment"]["SECRET_KEY"] == COMPOSE_TEST_SECRET

@@ -20,6 +20,7 @@ from redis.asyncio import Redis
 from redis.exceptions import LockError
 
 from app.errors import TransientSourceError
+from app.sealed import SealBroken, SecretBox
 from app.sources.beatport.auth.tokens import ApiToken
 
 logger = logging.getLogger(__name__)
@@ -71,22 +72,30 @@ class MemoryTokenStore:
 
 
 class RedisTokenStore:
-    """REDIS_URL set: one token record per account in Redis, shared by all workers, with a Redis lock."""
+    """REDIS_URL set: one token record per account in Redis, shared by all workers, with a Redis lock. The
+    record is sealed with SECRET_KEY: Redis never holds a token in clear."""
 
-    def __init__(self, redis: Redis, key: str) -> None:
+    def __init__(self, redis: Redis, key: str, *, box: SecretBox) -> None:
         self._redis = redis
         self._key = key
+        self._box = box
 
     async def load(self) -> ApiToken | None:
         raw = await self._redis.get(self._key)
-        return ApiToken.from_json(raw) if raw else None
+        if not raw:
+            return None
+        try:
+            return ApiToken.from_json(self._box.open(raw))
+        except SealBroken:  # SECRET_KEY changed, or a record from before sealing: log in again
+            logger.warning("the stored Beatport token could not be opened with SECRET_KEY; logging in again")
+            return None
 
     async def save(self, token: ApiToken) -> None:
         if token.refresh_token or token.expires_at is None:
             ttl = REFRESHABLE_RECORD_TTL_SECONDS
         else:
             ttl = max(60, int(token.expires_at - time.time()))
-        await self._redis.set(self._key, token.to_json(), ex=ttl)
+        await self._redis.set(self._key, self._box.seal(token.to_json()), ex=ttl)
 
     async def clear(self) -> None:
         await self._redis.delete(self._key)
@@ -117,11 +126,18 @@ class RedisTokenStore:
 
 
 def token_store_for(
-    *, api_url: str, username: str | None, pasted_token: SecretStr | None, redis: Redis | None
+    *,
+    api_url: str,
+    username: str | None,
+    pasted_token: SecretStr | None,
+    redis: Redis | None,
+    secret_key: SecretStr | None = None,
 ) -> TokenStore:
-    """Redis (shared by all workers) when there is a Redis client, else this process's memory."""
+    """Redis (shared by all workers, sealed with SECRET_KEY) when there is a Redis client, else memory."""
     if redis is None:
         return MemoryTokenStore()
+    if secret_key is None:
+        raise ValueError("SECRET_KEY must be set to keep Beatport tokens in Redis (they are stored sealed)")
     pasted = pasted_token.get_secret_value() if pasted_token is not None else None
     key = token_store_key(api_url=api_url, username=username, pasted_token=pasted or None)
-    return RedisTokenStore(redis, key)
+    return RedisTokenStore(redis, key, box=SecretBox(secret_key.get_secret_value()))
