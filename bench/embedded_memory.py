@@ -14,7 +14,6 @@ import asyncio
 import gc
 import multiprocessing
 import os
-import socket
 import sys
 import tempfile
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -25,6 +24,7 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # `tests.fixtures` lives beside `app`
 
+from tests.e2e.processes import free_port
 from tests.fixtures.beatport import TRACK_HTML, load_text
 
 if TYPE_CHECKING:
@@ -44,13 +44,6 @@ def _serve(port: int, page: bytes) -> None:
             return None
 
     ThreadingHTTPServer(("127.0.0.1", port), AnyTrack).serve_forever()
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 def rss_mb() -> float:
@@ -110,7 +103,7 @@ def main() -> None:
     parser.add_argument("--tasks", type=int, default=30_000)
     parser.add_argument("--batch", type=int, default=100)
     args = parser.parse_args()
-    port = _free_port()
+    port = free_port()
     server = multiprocessing.Process(target=_serve, args=(port, load_text(TRACK_HTML).encode()), daemon=True)
     server.start()
     try:

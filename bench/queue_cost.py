@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import shutil
-import socket
 import statistics
 import subprocess
 import tempfile
@@ -39,6 +38,7 @@ from app.config import Settings
 from app.runtime import build_runtime
 from app.runtime.build import CONSUMER_GROUP, QUEUE_NAME
 from app.runtime.redis_connection import connect_redis
+from tests.e2e.processes import free_port
 
 CONCURRENCY = 10  # the project's WORKER_CONCURRENCY default; --concurrency to change (both sides)
 
@@ -63,13 +63,6 @@ class Side:
     enqueue: Callable[[], Awaitable[None]]
     kicked: list[float] = field(default_factory=list)
     running: tuple[asyncio.Task[None], asyncio.Event] | None = None
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 def _start_redis(port: int, workdir: str) -> subprocess.Popen[bytes]:
@@ -186,7 +179,7 @@ async def _measure(side: Side, probe: Redis, *, tasks: int, samples: int) -> tup
 
 async def main(tasks: int, samples: int, rounds: int) -> None:
     with tempfile.TemporaryDirectory() as tmp:
-        port = _free_port()
+        port = free_port()
         server = _start_redis(port, tmp)
         url = f"redis://127.0.0.1:{port}/0"
         probe = Redis.from_url(url)

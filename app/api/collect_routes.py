@@ -6,7 +6,6 @@ from app.api.deps import RuntimeDep, SettingsDep
 from app.api.limits import check_max_pages
 from app.api.schemas import CollectRequest, EnrichBody, TaskAccepted
 from app.errors import InvalidTargetError
-from app.sources.beatport.targets import genre_target, parse_target
 from app.tasks.collection_tasks import collect_bp_tracks_task, enrich_spotify_data_task
 
 router = APIRouter(prefix="/collect", tags=["collection"])
@@ -36,7 +35,7 @@ async def collect_beatport(
 ) -> TaskAccepted:
     """Collect a Beatport page (genre Top 100, Top 100, chart, release, track, label or artist tracks)."""
     try:
-        target = parse_target(body.url) if body.url is not None else genre_target(body.genre)  # type: ignore[arg-type]
+        target = body.target()
     except InvalidTargetError as error:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, detail=str(error)) from error
     check_max_pages(body.max_pages, settings)

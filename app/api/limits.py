@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import HTTPException, status
 
 from app.config import Settings
-from app.runtime.cron_schedules import ScheduleError, ScheduleStore, check_interval, static_schedules
+from app.runtime.cron_schedules import ScheduleError, ScheduleStore, check_interval, runnable_static_schedules
 
 
 def check_max_pages(max_pages: int | None, settings: Settings) -> None:
@@ -24,11 +24,7 @@ async def check_schedule_limits(
         check_interval(cron, timezone=timezone, minimum_minutes=settings.schedule_min_interval_minutes)
     except (ScheduleError, ValueError) as error:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, detail=str(error)) from error
-    try:
-        existing = len(static_schedules(settings))
-    except ScheduleError:
-        existing = 0
-    existing += len(await store.dynamic())
+    existing = len(runnable_static_schedules(settings)) + len(await store.dynamic())
     if existing >= settings.schedules_max:
         raise HTTPException(
             status.HTTP_422_UNPROCESSABLE_CONTENT,

@@ -19,12 +19,11 @@ from app.runtime.cron_schedules import (
     enrich_kwargs,
     new_schedule,
     next_run,
-    static_schedules,
+    runnable_static_schedules,
     validate_cron,
     validate_timezone,
 )
 from app.runtime.task_status import TaskState
-from app.sources.beatport.targets import genre_target, parse_target
 
 router = APIRouter(prefix="/schedules", tags=["schedules"])
 
@@ -108,19 +107,12 @@ async def _describe(schedule: Schedule, store: ScheduleStore, statuses: StatusSt
     )
 
 
-def _settings_schedules(settings: SettingsDep) -> list[Schedule]:
-    try:
-        return static_schedules(settings)
-    except ScheduleError:
-        return []  # the scheduler refuses to start with these settings, so none of them run
-
-
 @router.get("")
 async def list_schedules(
     store: ScheduleStoreDep, statuses: StatusStoreDep, settings: SettingsDep
 ) -> list[ScheduleOut]:
     """Every schedule (from settings and from the API) with its next run and its last run's task and state."""
-    schedules = [*_settings_schedules(settings), *await store.dynamic()]
+    schedules = [*runnable_static_schedules(settings), *await store.dynamic()]
     return [await _describe(s, store, statuses) for s in schedules]
 
 
@@ -140,7 +132,7 @@ async def create_schedule(
     try:
         if body.collect is not None:
             request = body.collect
-            target = parse_target(request.url) if request.url is not None else genre_target(request.genre)  # type: ignore[arg-type]
+            target = request.target()
             schedule = new_schedule(
                 kind="collect",
                 kwargs={"target": target.path(), "max_pages": request.max_pages},
@@ -177,7 +169,7 @@ async def create_schedule(
 @router.delete("/{schedule_id}", status_code=status.HTTP_204_NO_CONTENT, responses=error_responses(404, 409))
 async def delete_schedule(schedule_id: str, store: ScheduleStoreDep, settings: SettingsDep) -> Response:
     """Remove a schedule added through the API (settings-defined ones change with the settings)."""
-    if any(s.id == schedule_id for s in _settings_schedules(settings)):
+    if any(s.id == schedule_id for s in runnable_static_schedules(settings)):
         raise HTTPException(
             status.HTTP_409_CONFLICT,
             detail=f"Schedule {schedule_id} comes from settings (SCHEDULE_*); change the settings to remove it.",

@@ -6,6 +6,7 @@ from typing import Annotated, Any
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field, StrictInt, model_validator
 
 from app.api.input_types import BeatportId, BodyText, BodyUrl, Flag, GenreId
+from app.sources.beatport.targets import Target, genre_target, parse_target
 
 
 def exactly_one_of(*names: str) -> dict[str, Any]:
@@ -33,6 +34,10 @@ class CollectRequest(BaseModel):
     @classmethod
     def _no_null_target(cls, data: Any) -> Any:
         return refuse_nulls(data, "url", "genre")
+
+    def target(self) -> Target:
+        """The Beatport target asked for; raises InvalidTargetError for one Cratedigger does not collect."""
+        return parse_target(self.url) if self.url is not None else genre_target(self.genre)  # type: ignore[arg-type]
 
     @model_validator(mode="after")
     def _one_target(self) -> CollectRequest:

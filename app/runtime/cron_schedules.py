@@ -148,6 +148,14 @@ def static_schedules(settings: Settings) -> list[Schedule]:
     return schedules
 
 
+def runnable_static_schedules(settings: Settings) -> list[Schedule]:
+    """The settings' schedules, or none when they are invalid (the scheduler then refuses to start)."""
+    try:
+        return static_schedules(settings)
+    except ScheduleError:
+        return []
+
+
 def enrich_kwargs(
     *, track_ids: list[int] | None, only_missing: bool, limit: int | None, force: bool
 ) -> dict[str, Any]:

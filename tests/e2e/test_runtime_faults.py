@@ -3,12 +3,10 @@ database refusing connections mid-collection."""
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import asyncpg
 import httpx
 import pytest
 
@@ -16,7 +14,7 @@ from tests.e2e.conftest import deployment
 from tests.e2e.processes import PrivateRedis, wait_for_state, wait_until
 from tests.fakes.server import FakeHTTPServer, FakeResponse
 from tests.fixtures.beatport import GENRE_TOP100_PATH
-from tests.pg import PG_ADMIN_URL
+from tests.pg import admin
 
 pytestmark = pytest.mark.e2e
 
@@ -76,21 +74,11 @@ def test_redis_restarted_empty_is_survived_without_a_worker_restart(
         assert "Redis lost its data" in d.worker.log()
 
 
-async def _admin(sql: str) -> None:
-    conn = await asyncpg.connect(PG_ADMIN_URL)
-    try:
-        await conn.execute(sql)
-    finally:
-        await conn.close()
-
-
 def _refuse_connections(database_url: str, *, refuse: bool) -> None:
     name = database_url.rsplit("/", 1)[1]
-    asyncio.run(_admin(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS {"false" if refuse else "true"}'))
+    admin(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS {"false" if refuse else "true"}')
     if refuse:  # and drop the connections the api and worker already hold
-        asyncio.run(
-            _admin(f"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{name}'")
-        )
+        admin(f"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{name}'")
 
 
 def test_database_refusing_connections_is_retried_and_dead_letters_are_kept(
