@@ -47,6 +47,11 @@ class Settings(BaseSettings):
     max_request_bytes: PositiveInt = 1024 * 1024
     # Seals stored user tokens (Beatport API tokens in Redis); required with REDIS_URL.
     secret_key: SecretStr | None = None
+    # Access (contract, second part): an admin key from the environment (compose, automation), whether
+    # /metrics needs a key, and the browser origins allowed to call the API (CORS; none by default).
+    api_admin_key: SecretStr | None = None
+    metrics_require_key: bool = False
+    cors_allow_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
     collect_max_pages: PositiveInt = 50  # the largest max_pages a collection may ask for
     schedules_max: PositiveInt = 100  # schedules that may exist (settings' and the API's)
     schedule_min_interval_minutes: PositiveInt = 15  # a cron that fires more often is refused
@@ -68,9 +73,9 @@ class Settings(BaseSettings):
     schedule_enrich_cron: str | None = "0 * * * *"  # empty → no scheduled enrichment
     schedule_timezone: str = "UTC"
 
-    @field_validator("schedule_beatport_top100_genres", mode="before")
+    @field_validator("schedule_beatport_top100_genres", "cors_allow_origins", mode="before")
     @classmethod
-    def _split_genres(cls, value: object) -> object:
+    def _split_list(cls, value: object) -> object:
         """Accept `tech-house,afro-house` as well as a JSON list."""
         if isinstance(value, str):
             text = value.strip()
@@ -79,7 +84,7 @@ class Settings(BaseSettings):
             return [part.strip() for part in text.split(",") if part.strip()]
         return value
 
-    @field_validator("secret_key", mode="before")
+    @field_validator("secret_key", "api_admin_key", mode="before")
     @classmethod
     def _empty_secret_is_unset(cls, value: object) -> object:
         return None if isinstance(value, str) and not value.strip() else value

@@ -7,9 +7,11 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
 from taskiq_fastapi import populate_dependency_context
 
 from app.api import collect_routes, health_routes, schedule_routes, task_routes, track_routes
+from app.api.access import document_access
 from app.api.error_handlers import install_error_handlers
 from app.api.request_limits import RequestSizeLimit
 from app.api.responses import EVERY_ENDPOINT
@@ -60,7 +62,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.include_router(router_module.router)
 
     install_error_handlers(app)
+    document_access(app)
     app.add_middleware(RequestSizeLimit, max_bytes=app.state.settings.max_request_bytes)
+    origins = app.state.settings.cors_allow_origins
+    if origins:  # off by default: browsers on other origins may not call the API at all
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=origins,
+            allow_methods=["GET", "POST", "PUT", "DELETE"],
+            allow_headers=["Authorization", "Content-Type"],
+        )
     return app
 
 

@@ -9,6 +9,7 @@ from fastapi.responses import JSONResponse, PlainTextResponse
 from pydantic import BaseModel
 from sqlalchemy import text
 
+from app.api.access import METRICS, PublicCaller
 from app.api.deps import ResourcesDep, RuntimeDep
 from app.db.metrics import catalog_counts
 from app.runtime.worker_registry import WorkerRegistry
@@ -48,8 +49,9 @@ async def _redis(runtime: RuntimeDep) -> dict[str, Any]:
 
 
 class HealthReport(BaseModel):
-    status: Literal["ok", "unavailable"]
-    checks: dict[str, dict[str, Any]]  # database, redis, workers: {"ok": bool, "error"?, "note"?, …}
+    status: Literal["ok", "degraded"]
+    # database, redis, workers: {"ok": bool, "error"?, "note"?, …}; only for callers with a key
+    checks: dict[str, dict[str, Any]] | None = None
 
 
 @router.get(
@@ -57,8 +59,10 @@ class HealthReport(BaseModel):
     response_model=HealthReport,
     responses={503: {"model": HealthReport, "description": "A check failed: its `error` says why"}},
 )
-async def health(resources: ResourcesDep, runtime: RuntimeDep) -> JSONResponse:
-    """Database and Redis reachability and workers seen recently; 503 with the reason when one is missing."""
+async def health(caller: PublicCaller, resources: ResourcesDep, runtime: RuntimeDep) -> JSONResponse:
+    """Database and Redis reachability and workers seen recently; 503 with the reason when one is missing.
+
+    Without an API key only the overall `status` is shown."""
 
     async def database() -> None:
         async with resources.engine.connect() as connection:
@@ -77,12 +81,13 @@ async def health(resources: ResourcesDep, runtime: RuntimeDep) -> JSONResponse:
         checks["redis"] = {"ok": True, "note": note}
         checks["workers"] = {"ok": True, "note": "tasks run inside the API process"}
     healthy = all(c["ok"] for c in checks.values())
-    return JSONResponse(
-        {"status": "ok" if healthy else "unavailable", "checks": checks}, status_code=200 if healthy else 503
-    )
+    report: dict[str, Any] = {"status": "ok" if healthy else "degraded"}
+    if caller is not None:
+        report["checks"] = checks
+    return JSONResponse(report, status_code=200 if healthy else 503)
 
 
-@router.get("/metrics", response_class=PlainTextResponse)
+@router.get("/metrics", response_class=PlainTextResponse, dependencies=[METRICS])
 async def metrics(resources: ResourcesDep, runtime: RuntimeDep) -> PlainTextResponse:
     """Prometheus text: catalog size, queue depth, delayed and dead-lettered tasks, live workers."""
     lines: list[str] = []

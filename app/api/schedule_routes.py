@@ -6,6 +6,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, HTTPException, Response, status
 from pydantic import BaseModel, ConfigDict, model_validator
 
+from app.api.access import ADMIN, READ
 from app.api.deps import RuntimeDep, SettingsDep, StatusStoreDep
 from app.api.input_types import BodyText
 from app.api.limits import check_max_pages, check_schedule_limits
@@ -107,7 +108,7 @@ async def _describe(schedule: Schedule, store: ScheduleStore, statuses: StatusSt
     )
 
 
-@router.get("")
+@router.get("", dependencies=[READ])
 async def list_schedules(
     store: ScheduleStoreDep, statuses: StatusStoreDep, settings: SettingsDep
 ) -> list[ScheduleOut]:
@@ -116,7 +117,7 @@ async def list_schedules(
     return [await _describe(s, store, statuses) for s in schedules]
 
 
-@router.post("", status_code=status.HTTP_201_CREATED)
+@router.post("", status_code=status.HTTP_201_CREATED, dependencies=[ADMIN])
 async def create_schedule(
     body: ScheduleRequest, store: ScheduleStoreDep, statuses: StatusStoreDep, settings: SettingsDep
 ) -> ScheduleOut:
@@ -166,7 +167,12 @@ async def create_schedule(
     return await _describe(schedule, store, statuses)
 
 
-@router.delete("/{schedule_id}", status_code=status.HTTP_204_NO_CONTENT, responses=error_responses(404, 409))
+@router.delete(
+    "/{schedule_id}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    responses=error_responses(404, 409),
+    dependencies=[ADMIN],
+)
 async def delete_schedule(schedule_id: str, store: ScheduleStoreDep, settings: SettingsDep) -> Response:
     """Remove a schedule added through the API (settings-defined ones change with the settings)."""
     if any(s.id == schedule_id for s in runnable_static_schedules(settings)):

@@ -5,12 +5,14 @@ from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Path, Query, Request, Response, status
 
+from app.api.access import ADMIN, READ, WRITE, ReadCaller
 from app.api.collect_routes import accepted
 from app.api.deps import ResourcesDep, RuntimeDep, SessionDep
 from app.api.input_types import INT4_MAX
 from app.api.responses import error_responses
 from app.api.schemas import DeadLetterOut, DeadLetterPage, TaskAccepted
 from app.db import dead_letters
+from app.db.api_keys import Scope
 from app.runtime import Runtime
 from app.runtime.task_status import TaskStatus
 from app.tasks.admin import DeadLetterNotFoundError, TaskFinishedError, cancel_task, retry_dead_letter
@@ -33,7 +35,7 @@ def _unknown(task_id: str, runtime: Runtime) -> HTTPException:
     )
 
 
-@router.get("/status/{task_id}", name="task_status", responses=error_responses(404))
+@router.get("/status/{task_id}", name="task_status", responses=error_responses(404), dependencies=[READ])
 async def task_status(task_id: str, runtime: RuntimeDep) -> TaskStatus:
     """The task's state, progress, attempt, result or error. Statuses expire after TASK_RESULT_TTL_SECONDS."""
     found = await runtime.statuses.get(task_id) if TASK_ID_PATTERN.match(task_id) else None
@@ -49,6 +51,7 @@ async def task_status(task_id: str, runtime: RuntimeDep) -> TaskStatus:
         202: {"description": "Running: it stops at its next page/track", "model": TaskStatus},
         **error_responses(404, 409),
     },
+    dependencies=[WRITE],
 )
 async def cancel(task_id: str, response: Response, runtime: RuntimeDep) -> TaskStatus:
     """Cancel a task: a queued one never runs; a running one stops at its next page/track, keeping what it stored."""
@@ -66,15 +69,21 @@ async def cancel(task_id: str, response: Response, runtime: RuntimeDep) -> TaskS
 
 @router.get("/dead-letters")
 async def list_dead_letters(
+    caller: ReadCaller,
     session: SessionDep,
     runtime: RuntimeDep,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     offset: Annotated[int, Query(ge=0, le=INT4_MAX)] = 0,
 ) -> DeadLetterPage:
-    """Tasks that failed for good (after their last attempt, or at once for permanent errors), newest first."""
+    """Tasks that failed for good (after their last attempt, or at once for permanent errors), newest first.
+
+    `traceback` is shown to admin keys only (it can name files, settings and internal addresses)."""
     await runtime.outbox.flush_when_possible()  # letters kept while the database was unavailable
     rows = await dead_letters.list_dead_letters(session, limit=limit, offset=offset)
-    return DeadLetterPage(items=[DeadLetterOut.model_validate(r) for r in rows], limit=limit, offset=offset)
+    items = [DeadLetterOut.model_validate(r) for r in rows]
+    if caller.scope < Scope.admin:
+        items = [item.model_copy(update={"traceback": None}) for item in items]
+    return DeadLetterPage(items=items, limit=limit, offset=offset)
 
 
 @router.post(
@@ -84,6 +93,7 @@ async def list_dead_letters(
         200: {"description": "An identical task is already queued or running"},
         **error_responses(404),
     },
+    dependencies=[ADMIN],
 )
 async def retry(
     dead_letter_id: Annotated[int, Path(ge=1, le=INT4_MAX)],

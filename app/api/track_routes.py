@@ -21,6 +21,7 @@ from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.api.access import READ
 from app.api.deps import ResourcesDep, SessionDep
 from app.api.input_types import IsoDate, QueryText
 from app.api.responses import error_responses
@@ -105,6 +106,7 @@ def _invalid(error: TrackQueryError, value: Any) -> RequestValidationError:
 @router.get(
     "",
     response_model=TrackPage,
+    dependencies=[READ],
     responses={200: {"content": {"text/csv": {}}, "description": "JSON page, or with format=csv a CSV file"}},
 )
 async def tracks(
@@ -136,7 +138,7 @@ async def tracks(
     return await _csv_export(resources, filters, sort)
 
 
-@router.get("/{track_id}", responses=error_responses(404))
+@router.get("/{track_id}", responses=error_responses(404), dependencies=[READ])
 async def track(track_id: Annotated[int, Path(ge=1, le=MAX_ID)], session: SessionDep) -> TrackDetailRead:
     """One track: credits in order, label, release, genre, sub-genre, Spotify fields and chart history."""
     found = await get_track(session, track_id)

@@ -49,6 +49,15 @@ def collection_identity(kwargs: dict[str, Any]) -> str:
 process_runtime.enqueuer.identities[collect_bp_tracks_task.task_name] = collection_identity
 
 
+def enrichment_identity(kwargs: dict[str, Any]) -> str:
+    """Enrichments of the whole catalogue (no track ids) go over the same tracks whatever their limit or force:
+    one asked for while another is queued or running joins it. Track lists are the same work in any order."""
+    track_ids = kwargs.get("track_ids")
+    if track_ids is None:
+        return "catalogue"
+    return "tracks:" + ",".join(str(i) for i in sorted(set(track_ids)))
+
+
 @broker.task(task_name="enrich_spotify_data", timeout=settings.enrichment_task_timeout_seconds)
 async def enrich_spotify_data_task(
     track_ids: list[int] | None = None,
@@ -86,3 +95,6 @@ async def enrich_spotify_data_task(
             track_ids=track_ids, only_missing=only_missing, limit=limit, force=force, after_id=after_id
         )
     return summary.as_dict()
+
+
+process_runtime.enqueuer.identities[enrich_spotify_data_task.task_name] = enrichment_identity

@@ -17,6 +17,9 @@ from typing import Any
 import asyncpg
 import httpx
 
+from tests.auth import ADMIN_KEY
+from tests.e2e import api
+
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
 
@@ -31,24 +34,27 @@ def service_env(**overrides: str) -> dict[str, str]:
     env = {
         k: v
         for k, v in os.environ.items()
-        if not k.startswith(("SPOTIFY_", "REDIS_", "DATABASE_", "BEATPORT_", "SECRET_"))
+        if not k.startswith(("SPOTIFY_", "REDIS_", "DATABASE_", "BEATPORT_", "SECRET_", "API_"))
     }
     env.update(overrides)
     env.setdefault("PYTHONUNBUFFERED", "1")
     env.setdefault("SECRET_KEY", "e2e-secret-key-not-for-production")
+    env.setdefault("API_ADMIN_KEY", ADMIN_KEY)
     return env
 
 
 class ServiceProcess:
     """One subprocess with its output captured to a log file (printed when a test fails)."""
 
-    def __init__(self, name: str, argv: list[str], env: Mapping[str, str], log_dir: Path) -> None:
+    def __init__(
+        self, name: str, argv: list[str], env: Mapping[str, str], log_dir: Path, *, cwd: Path = PROJECT_ROOT
+    ) -> None:
         self.name = name
         self.log_path = log_dir / f"{name}.log"
         self._log = self.log_path.open("wb")
         self.proc = subprocess.Popen(
             argv,
-            cwd=PROJECT_ROOT,
+            cwd=cwd,
             env=dict(env),
             stdout=self._log,
             stderr=subprocess.STDOUT,
@@ -86,7 +92,7 @@ def run_migrations(env: Mapping[str, str]) -> None:
 
 def start_api(env: Mapping[str, str], log_dir: Path) -> tuple[ServiceProcess, str]:
     port = free_port()
-    api = ServiceProcess(
+    process = ServiceProcess(
         "api",
         [str(BIN / "uvicorn"), "app.main:app", "--host", "127.0.0.1", "--port", str(port)],
         env,
@@ -95,16 +101,16 @@ def start_api(env: Mapping[str, str], log_dir: Path) -> tuple[ServiceProcess, st
     base = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
-        if api.proc.poll() is not None:
-            raise RuntimeError(f"api exited early:\n{api.log()}")
+        if process.proc.poll() is not None:
+            raise RuntimeError(f"api exited early:\n{process.log()}")
         try:
             if httpx.get(f"{base}/health", timeout=2).status_code in (200, 503):
-                return api, base
+                return process, base
         except httpx.TransportError:
             pass
         time.sleep(0.2)
-    api.stop()
-    raise RuntimeError(f"api did not start:\n{api.log()}")
+    process.stop()
+    raise RuntimeError(f"api did not start:\n{process.log()}")
 
 
 def start_worker(
@@ -137,7 +143,7 @@ def wait_for_state(base: str, task_id: str, states: set[str], timeout: float = 6
     deadline = time.monotonic() + timeout
     last: dict[str, Any] = {}
     while time.monotonic() < deadline:
-        response = httpx.get(f"{base}/tasks/status/{task_id}", timeout=5)
+        response = api.get(f"{base}/tasks/status/{task_id}", timeout=5)
         if response.status_code == 200:
             last = response.json()
             if last["state"] in states:

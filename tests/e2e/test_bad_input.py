@@ -8,6 +8,7 @@ import redis
 
 from app.runtime.build import QUEUE_NAME
 from app.runtime.redis_status_store import KEY_PREFIX
+from tests.e2e import api
 from tests.e2e.conftest import Deployed
 
 pytestmark = pytest.mark.e2e
@@ -47,14 +48,14 @@ def _queue_untouched(redis_url: str) -> None:
     ],
 )
 def test_collect_rejects_bad_input(deployed: Deployed, body: object, status: int, needle: str) -> None:
-    response = httpx.post(f"{deployed.base}/collect/beatport/collect", json=body)
+    response = api.post(f"{deployed.base}/collect/beatport/collect", json=body)
     assert response.status_code == status, response.text
     assert needle in _messages(response)
     _queue_untouched(deployed.redis_url)
 
 
 def test_collect_rejects_non_json_body(deployed: Deployed) -> None:
-    response = httpx.post(
+    response = api.post(
         f"{deployed.base}/collect/beatport/collect",
         content=b"genre=tech-house",
         headers={"Content-Type": "text/plain"},
@@ -64,7 +65,7 @@ def test_collect_rejects_non_json_body(deployed: Deployed) -> None:
 
 
 def test_enrich_without_spotify_credentials_is_503_naming_the_settings(deployed: Deployed) -> None:
-    response = httpx.post(f"{deployed.base}/collect/spotify/enrich", json={"only_missing": True})
+    response = api.post(f"{deployed.base}/collect/spotify/enrich", json={"only_missing": True})
     assert response.status_code == 503
     detail = response.json()["detail"]
     assert "SPOTIFY_CLIENT_ID" in detail and "SPOTIFY_CLIENT_SECRET" in detail
@@ -75,32 +76,30 @@ def test_enrich_without_spotify_credentials_is_503_naming_the_settings(deployed:
     "body", [{"track_ids": []}, {"track_ids": ["x"]}, {"limit": 0}, {"track_ids": [-1]}, {"force": "maybe"}]
 )
 def test_enrich_validates_before_checking_configuration(deployed: Deployed, body: object) -> None:
-    response = httpx.post(f"{deployed.base}/collect/spotify/enrich", json=body)
+    response = api.post(f"{deployed.base}/collect/spotify/enrich", json=body)
     assert response.status_code == 422, response.text
     _queue_untouched(deployed.redis_url)
 
 
 @pytest.mark.parametrize("task_id", ["0" * 32, "deadbeef-0000-0000-0000-000000000000", "not a task"])
 def test_unknown_task_id_is_404(deployed: Deployed, task_id: str) -> None:
-    response = httpx.get(f"{deployed.base}/tasks/status/{task_id}")
+    response = api.get(f"{deployed.base}/tasks/status/{task_id}")
     assert response.status_code == 404
     assert "No task with id" in response.json()["detail"]
 
 
 @pytest.mark.parametrize("cron", ["0 0 31 2 *", "0 0 30 2 *"])
 def test_a_cron_that_never_fires_is_refused_and_nothing_is_saved(deployed: Deployed, cron: str) -> None:
-    before = httpx.get(f"{deployed.base}/schedules")
+    before = api.get(f"{deployed.base}/schedules")
     assert before.status_code == 200, before.text
-    response = httpx.post(
-        f"{deployed.base}/schedules", json={"cron": cron, "collect": {"genre": "tech-house"}}
-    )
+    response = api.post(f"{deployed.base}/schedules", json={"cron": cron, "collect": {"genre": "tech-house"}})
     assert response.status_code == 422, response.text
     assert "never fires" in _messages(response)
-    after = httpx.get(f"{deployed.base}/schedules")
+    after = api.get(f"{deployed.base}/schedules")
     assert after.status_code == 200 and after.json() == before.json()  # still listable: nothing was saved
 
 
 def test_a_schedule_without_an_action_is_refused(deployed: Deployed) -> None:
-    response = httpx.post(f"{deployed.base}/schedules", json={"cron": "0 * * * *"})
+    response = api.post(f"{deployed.base}/schedules", json={"cron": "0 * * * *"})
     assert response.status_code == 422, response.text
     assert 'exactly one of "collect"' in _messages(response)

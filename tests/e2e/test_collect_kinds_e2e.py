@@ -8,9 +8,9 @@ from collections.abc import Iterator
 from typing import Any
 
 import asyncpg
-import httpx
 import pytest
 
+from tests.e2e import api
 from tests.e2e.conftest import Deployed, deployment
 from tests.e2e.processes import wait_for_state
 from tests.fakes.beatport import (
@@ -43,7 +43,7 @@ def running(tmp_path_factory: pytest.TempPathFactory, site: FakeBeatport) -> Ite
 
 
 def _collect(d: Deployed, body: dict[str, Any]) -> dict[str, Any]:
-    response = httpx.post(f"{d.base}/collect/beatport/collect", json=body)
+    response = api.post(f"{d.base}/collect/beatport/collect", json=body)
     assert response.status_code == 202, response.text
     try:
         return wait_for_state(d.base, response.json()["task_id"], {"success", "failure"}, timeout=60)
@@ -80,8 +80,8 @@ def test_each_kind_through_the_worker(
     result = done["result"]
     assert result["pages_fetched"] >= 1 and result["tracks_seen"] >= 1
     assert (result["chart_snapshot_id"] is not None) == chart_like
-    track = httpx.get(f"{running.base}/tracks", params={"page_size": 1}).json()["items"][0]
-    assert httpx.get(f"{running.base}/tracks/{track['id']}").status_code == 200
+    track = api.get(f"{running.base}/tracks", params={"page_size": 1}).json()["items"][0]
+    assert api.get(f"{running.base}/tracks/{track['id']}").status_code == 200
 
 
 def test_label_tracks_follow_three_pages(running: Deployed, site: FakeBeatport) -> None:

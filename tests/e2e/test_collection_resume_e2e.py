@@ -13,9 +13,9 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 
+from tests.e2e import api
 from tests.e2e.conftest import Deployed, deployment
 from tests.e2e.processes import wait_for_state
 from tests.fakes.beatport import FakeBeatport
@@ -32,7 +32,7 @@ def fake() -> Iterator[FakeBeatport]:
 
 
 def _status(d: Deployed, task_id: str) -> dict[str, Any]:
-    response = httpx.get(f"{d.base}/tasks/status/{task_id}", timeout=10)
+    response = api.get(f"{d.base}/tasks/status/{task_id}", timeout=10)
     assert response.status_code == 200, response.text
     status: dict[str, Any] = response.json()
     return status
@@ -58,7 +58,7 @@ def test_a_collection_killed_after_page_3_resumes_at_page_4(tmp_path: Path, fake
             TASK_VISIBILITY_TIMEOUT_SECONDS="3",  # a dead worker's task is delivered again within seconds
             TASK_RECLAIM_INTERVAL_SECONDS="1",
         ) as d:
-            response = httpx.post(f"{d.base}/collect/beatport/collect", json={"url": LABEL}, timeout=10)
+            response = api.post(f"{d.base}/collect/beatport/collect", json={"url": LABEL}, timeout=10)
             assert response.status_code == 202, f"{response.text}\n{d.logs()}"
             task_id = response.json()["task_id"]
 
@@ -77,7 +77,7 @@ def test_a_collection_killed_after_page_3_resumes_at_page_4(tmp_path: Path, fake
                 done = wait_for_state(d.base, task_id, {"success", "failure", "cancelled"}, timeout=60)
             except AssertionError as error:
                 raise AssertionError(f"{error}\n{d.logs()}") from None
-            stored = httpx.get(f"{d.base}/tracks", params={"page_size": 1}, timeout=10).json()
+            stored = api.get(f"{d.base}/tracks", params={"page_size": 1}, timeout=10).json()
     finally:
         page_4_held.set()
 

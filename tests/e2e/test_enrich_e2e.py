@@ -12,15 +12,15 @@ from collections.abc import Iterator
 from typing import Any
 
 import asyncpg
-import httpx
 import pytest
 
 from app.sources.beatport.entities import BeatportTrack
 from app.sources.beatport.parsing import parse_html
 from app.sources.beatport.targets import parse_target
 from tests.conftest import fresh_redis_url
+from tests.e2e import api
 from tests.e2e.conftest import Deployed, deployment
-from tests.e2e.processes import wait_for_state
+from tests.e2e.processes import wait_for_state, wait_until
 from tests.fakes.server import FakeHTTPServer, FakeRequest, FakeResponse
 from tests.fakes.spotify import FakeSpotify, quota_exceeded
 from tests.fixtures.beatport import GENRE_TOP100_PATH, genre_top100_html
@@ -76,7 +76,7 @@ def enrich_deployed(
         SPOTIFY_AUTH_URL=spotify.auth_url,
         SPOTIFY_REQUESTS_PER_SECOND="200",
     ) as running:
-        response = httpx.post(f"{running.base}/collect/beatport/collect", json={"genre": "tech-house"})
+        response = api.post(f"{running.base}/collect/beatport/collect", json={"genre": "tech-house"})
         assert response.status_code == 202, response.text
         collected = finished(running, response.json()["task_id"])
         assert collected["state"] == "success", collected
@@ -99,14 +99,14 @@ def finished(deployed: Deployed, task_id: str, timeout: float = 60) -> dict[str,
 
 
 def status(deployed: Deployed, task_id: str) -> dict[str, Any]:
-    response = httpx.get(f"{deployed.base}/tasks/status/{task_id}", timeout=5)
+    response = api.get(f"{deployed.base}/tasks/status/{task_id}", timeout=5)
     assert response.status_code == 200, response.text
     body: dict[str, Any] = response.json()
     return body
 
 
 def enqueue_enrich(deployed: Deployed, **body: Any) -> str:
-    response = httpx.post(f"{deployed.base}/collect/spotify/enrich", json=body, timeout=10)
+    response = api.post(f"{deployed.base}/collect/spotify/enrich", json=body, timeout=10)
     assert response.status_code == 202, response.text
     task_id: str = response.json()["task_id"]
     return task_id
@@ -198,7 +198,7 @@ def test_worker_serves_other_tasks_while_spotify_is_slow(
         assert time.monotonic() < deadline, deployed.logs()
         time.sleep(0.05)
 
-    collect = httpx.post(f"{deployed.base}/collect/beatport/collect", json={"genre": "tech-house"})
+    collect = api.post(f"{deployed.base}/collect/beatport/collect", json={"genre": "tech-house"})
     collected = finished(deployed, collect.json()["task_id"])
     enrich_meanwhile = status(deployed, enrich_id)
 
@@ -245,7 +245,7 @@ def test_quota_exceeded_pauses_and_the_rest_runs_after_retry_after(
     assert follow_up["task_name"] == "enrich_spotify_data"
     assert follow_up["state"] == "queued", follow_up  # waiting out Retry-After, not running yet
     # The same request again while its work waits: the follow-up holds the request's duplicate claim.
-    repeat = httpx.post(
+    repeat = api.post(
         f"{deployed.base}/collect/spotify/enrich", json={"track_ids": ids, "only_missing": False}, timeout=10
     )
     assert repeat.status_code == 200, repeat.text
@@ -272,7 +272,7 @@ def test_quota_exceeded_pauses_and_the_rest_runs_after_retry_after(
     )
     assert rows[0]["n"] == 5
     # Once the follow-up has finished, the claim is free: the same request is a new task.
-    again = httpx.post(
+    again = api.post(
         f"{deployed.base}/collect/spotify/enrich", json={"track_ids": ids, "only_missing": False}, timeout=10
     )
     assert again.status_code == 202, again.text
@@ -293,7 +293,7 @@ def test_cancelling_a_running_enrichment_stops_it_at_its_next_track(
         assert time.monotonic() < deadline, status(deployed, task_id)
         time.sleep(0.05)
 
-    cancel = httpx.delete(f"{deployed.base}/tasks/{task_id}", timeout=5)
+    cancel = api.delete(f"{deployed.base}/tasks/{task_id}", timeout=5)
     assert cancel.status_code == 202, cancel.text  # running: it stops at its next track
     done = finished(deployed, task_id)
     assert done["state"] == "cancelled", done
@@ -305,3 +305,19 @@ def test_cancelling_a_running_enrichment_stops_it_at_its_next_track(
     stored = query(deployed, "SELECT count(*) AS n FROM tracks WHERE spotify_enriched_at IS NOT NULL")[0]["n"]
     assert stored <= checked + 1
     assert fake.api_requests - requests_before < 100
+
+
+def test_an_overlapping_enrichment_joins_the_running_one(
+    enrich_deployed: Deployed, fake: FakeSpotify
+) -> None:
+    deployed = enrich_deployed
+    forget_spotify(deployed)
+    fake.latency = 0.05  # long enough that the first run is still going when the others are asked for
+    first = enqueue_enrich(deployed, only_missing=True)
+    wait_until(lambda: status(deployed, first)["state"] == "running", what="the first enrichment to run")
+    # The whole catalogue again, however asked: the same tracks, so the same task.
+    for body in ({"only_missing": True, "limit": 5}, {"force": True}, {}):
+        joined = api.post(f"{deployed.base}/collect/spotify/enrich", json=body, timeout=10)
+        assert joined.status_code == 200, joined.text
+        assert joined.json()["task_id"] == first and "same tracks" in joined.json()["note"]
+    assert finished(deployed, first)["state"] == "success"

@@ -8,6 +8,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
+from tests.e2e import api
 from tests.e2e.conftest import Deployed, deployment
 from tests.fakes.server import FakeHTTPServer
 
@@ -24,7 +25,7 @@ def queued_only(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployed]:
 
 
 def _collect(d: Deployed, body: dict[str, object]) -> httpx.Response:
-    return httpx.post(f"{d.base}/collect/beatport/collect", json=body, timeout=10)
+    return api.post(f"{d.base}/collect/beatport/collect", json=body, timeout=10)
 
 
 def test_two_spellings_of_one_target_are_one_task(queued_only: Deployed) -> None:
@@ -44,13 +45,13 @@ def test_max_pages_over_the_deployment_limit_is_refused(queued_only: Deployed) -
 
 def test_schedule_limits(queued_only: Deployed) -> None:
     base = queued_only.base
-    often = httpx.post(f"{base}/schedules", json={"cron": "*/5 * * * *", "collect": {"genre": "tech-house"}})
+    often = api.post(f"{base}/schedules", json={"cron": "*/5 * * * *", "collect": {"genre": "tech-house"}})
     assert often.status_code == 422 and "SCHEDULE_MIN_INTERVAL_MINUTES" in often.json()["detail"]
     for hour in (6, 7):
-        made = httpx.post(
+        made = api.post(
             f"{base}/schedules", json={"cron": f"0 {hour} * * *", "collect": {"genre": "tech-house"}}
         )
         assert made.status_code == 201, made.text
-    third = httpx.post(f"{base}/schedules", json={"cron": "0 8 * * *", "collect": {"genre": "tech-house"}})
+    third = api.post(f"{base}/schedules", json={"cron": "0 8 * * *", "collect": {"genre": "tech-house"}})
     assert third.status_code == 422 and "SCHEDULES_MAX=2" in third.json()["detail"]
-    assert len(httpx.get(f"{base}/schedules").json()) == 2  # nothing stored for the refused ones
+    assert len(api.get(f"{base}/schedules").json()) == 2  # nothing stored for the refused ones

@@ -10,13 +10,13 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 import redis
 
 from app.runtime.build import QUEUE_NAME
 from app.runtime.duplicate_claims import CLAIM_SECONDS, KEY_PREFIX, fingerprint
 from app.tasks.collection_tasks import collection_identity
+from tests.e2e import api
 from tests.e2e.conftest import Deployed, deployment
 from tests.e2e.processes import PrivateRedis, row_counts, wait_for_state, wait_until
 from tests.fakes.beatport import FakeBeatport
@@ -41,13 +41,13 @@ def fake() -> Iterator[FakeBeatport]:
 
 
 def _collect(d: Deployed, body: dict[str, Any] | None = None) -> str:
-    response = httpx.post(f"{d.base}/collect/beatport/collect", json=body or {"url": TOP100}, timeout=10)
+    response = api.post(f"{d.base}/collect/beatport/collect", json=body or {"url": TOP100}, timeout=10)
     assert response.status_code == 202, f"{response.text}\n{d.logs()}"
     return str(response.json()["task_id"])
 
 
 def _status(d: Deployed, task_id: str) -> dict[str, Any]:
-    response = httpx.get(f"{d.base}/tasks/status/{task_id}", timeout=10)
+    response = api.get(f"{d.base}/tasks/status/{task_id}", timeout=10)
     assert response.status_code == 200, response.text
     result: dict[str, Any] = response.json()
     return result
@@ -126,7 +126,7 @@ def test_a_task_whose_worker_keeps_dying_ends_in_a_dead_letter(tmp_path: Path, f
                 d.worker.proc.wait(10)
                 d.start_worker()
             done = _finished(d, task_id)
-            letters = httpx.get(f"{d.base}/tasks/dead-letters").json()["items"]
+            letters = api.get(f"{d.base}/tasks/dead-letters").json()["items"]
     finally:
         hold.set()
     assert done["state"] == "failure", done
@@ -196,7 +196,7 @@ def test_broken_page_fails_at_once_into_a_dead_letter_that_can_be_retried(
         assert "__NEXT_DATA__" in done["error"]["message"]
         assert len(fake.requests_to(TOP100)) == 1
 
-        letters = httpx.get(f"{d.base}/tasks/dead-letters").json()["items"]
+        letters = api.get(f"{d.base}/tasks/dead-letters").json()["items"]
         assert len(letters) == 1
         letter = letters[0]
         assert letter["task_id"] == task_id and letter["task_name"] == "collect_bp_tracks"
@@ -204,13 +204,13 @@ def test_broken_page_fails_at_once_into_a_dead_letter_that_can_be_retried(
         assert letter["attempts"] == 1 and "PermanentSourceError" in letter["traceback"]
 
         fake.serve_genre_top100()  # the site is fixed; the dead letter can be run again
-        retried = httpx.post(f"{d.base}/tasks/dead-letters/{letter['id']}/retry")
+        retried = api.post(f"{d.base}/tasks/dead-letters/{letter['id']}/retry")
         assert retried.status_code == 202, retried.text
         again = _finished(d, retried.json()["task_id"])
         assert again["state"] == "success", again
-        letters = httpx.get(f"{d.base}/tasks/dead-letters").json()["items"]
+        letters = api.get(f"{d.base}/tasks/dead-letters").json()["items"]
         assert letters[0]["retried_task_id"] == retried.json()["task_id"]
-        assert httpx.post(f"{d.base}/tasks/dead-letters/999999/retry").status_code == 404
+        assert api.post(f"{d.base}/tasks/dead-letters/999999/retry").status_code == 404
 
 
 def test_task_over_its_time_budget_fails_with_timeout_error(tmp_path: Path, fake: FakeBeatport) -> None:
@@ -219,7 +219,7 @@ def test_task_over_its_time_budget_fails_with_timeout_error(tmp_path: Path, fake
         started = time.monotonic()
         done = _finished(d, _collect(d))
         elapsed = time.monotonic() - started
-        letters = httpx.get(f"{d.base}/tasks/dead-letters").json()["items"]
+        letters = api.get(f"{d.base}/tasks/dead-letters").json()["items"]
     assert done["state"] == "failure", done
     assert done["error"]["type"] == "TimeoutError"
     assert "2.0 s time budget" in done["error"]["message"]
@@ -267,7 +267,7 @@ def test_cancel_queued_and_running_tasks(tmp_path: Path, fake: FakeBeatport) -> 
         wait_until(lambda: all(_status(d, t)["state"] == "running" for t in blockers), what="both slots busy")
         queued = _collect(d, {"genre": "tech-house"})
         assert _status(d, queued)["state"] == "queued"
-        cancelled = httpx.delete(f"{d.base}/tasks/{queued}")
+        cancelled = api.delete(f"{d.base}/tasks/{queued}")
         assert cancelled.status_code == 200 and cancelled.json()["state"] == "cancelled"
         for hold in holds:
             hold.set()
@@ -276,7 +276,7 @@ def test_cancel_queued_and_running_tasks(tmp_path: Path, fake: FakeBeatport) -> 
 
         running = _collect(d, {"url": label_path, "max_pages": 3})
         wait_until(lambda: len(fake.requests_to(label_path)) >= 1, what="the label collection to start")
-        stopping = httpx.delete(f"{d.base}/tasks/{running}")
+        stopping = api.delete(f"{d.base}/tasks/{running}")
         assert stopping.status_code == 202, stopping.text
         done = _finished(d, running)
         # Every message has been read and acknowledged: had the cancelled task's message been delivered, it
@@ -284,7 +284,7 @@ def test_cancel_queued_and_running_tasks(tmp_path: Path, fake: FakeBeatport) -> 
         wait_until(
             lambda: _queue_settled(d.redis_url), what="the queue to hold nothing unread or unacknowledged"
         )
-        again = httpx.delete(f"{d.base}/tasks/{running}")
+        again = api.delete(f"{d.base}/tasks/{running}")
         assert again.status_code == 409, f"{again.text}\n{done}\n{d.logs()}"
         counts = row_counts(d.database_url)
     assert fake.requests_to(TOP100) == []  # the task cancelled while queued never ran
@@ -312,8 +312,8 @@ def _slow_handler(fake: FakeBeatport, path: str, delay: float) -> Any:
 def test_duplicate_request_returns_the_active_task(tmp_path: Path, fake: FakeBeatport) -> None:
     hold = _held_then_normal(fake)
     with deployment(tmp_path, fake, settings=FAST) as d:
-        first = httpx.post(f"{d.base}/collect/beatport/collect", json={"url": TOP100})
-        second = httpx.post(f"{d.base}/collect/beatport/collect", json={"genre": "tech-house"})
+        first = api.post(f"{d.base}/collect/beatport/collect", json={"url": TOP100})
+        second = api.post(f"{d.base}/collect/beatport/collect", json={"genre": "tech-house"})
         assert first.status_code == 202
         assert second.status_code == 200, second.text
         assert second.json()["task_id"] == first.json()["task_id"]
@@ -330,7 +330,7 @@ def test_duplicate_request_returns_the_active_task(tmp_path: Path, fake: FakeBea
             claim.close()
         hold.set()
         assert _finished(d, first.json()["task_id"])["state"] == "success"
-        third = httpx.post(f"{d.base}/collect/beatport/collect", json={"url": TOP100})
+        third = api.post(f"{d.base}/collect/beatport/collect", json={"url": TOP100})
         assert third.status_code == 202 and third.json()["task_id"] != first.json()["task_id"]
         assert _finished(d, third.json()["task_id"])["state"] == "success"
 
@@ -346,14 +346,12 @@ def test_redis_outage_is_reported_and_survived(tmp_path: Path, fake: FakeBeatpor
             private.stop()
 
             started = time.monotonic()
-            enqueue = httpx.post(
-                f"{d.base}/collect/beatport/collect", json={"genre": "afro-house"}, timeout=30
-            )
+            enqueue = api.post(f"{d.base}/collect/beatport/collect", json={"genre": "afro-house"}, timeout=30)
             assert enqueue.status_code == 503, enqueue.text
             assert "Redis" in enqueue.json()["detail"] and "nothing was enqueued" in enqueue.json()["detail"]
-            status = httpx.get(f"{d.base}/tasks/status/{before_outage}", timeout=30)
+            status = api.get(f"{d.base}/tasks/status/{before_outage}", timeout=30)
             assert status.status_code == 503
-            health = httpx.get(f"{d.base}/health", timeout=30)
+            health = api.get(f"{d.base}/health", timeout=30)
             assert health.status_code == 503
             assert health.json()["checks"]["redis"]["ok"] is False
             assert health.json()["checks"]["database"]["ok"] is True
@@ -372,6 +370,6 @@ def test_redis_outage_is_reported_and_survived(tmp_path: Path, fake: FakeBeatpor
             after = _collect(d)  # the first collection finished, so this is not a duplicate
             assert _finished(d, after)["state"] == "success"
             assert worker.proc.poll() is None  # the same worker process, never restarted
-            assert httpx.get(f"{d.base}/health").status_code == 200
+            assert api.get(f"{d.base}/health").status_code == 200
     finally:
         private.stop()

@@ -7,9 +7,9 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 
+from tests.e2e import api
 from tests.e2e.conftest import deployment
 from tests.e2e.processes import PrivateRedis, wait_for_state, wait_until
 from tests.fakes.server import FakeHTTPServer, FakeResponse
@@ -46,7 +46,7 @@ def site() -> Iterator[FakeHTTPServer]:
 
 
 def _collect(base: str, body: dict[str, Any]) -> str:
-    response = httpx.post(f"{base}/collect/beatport/collect", json=body, timeout=10)
+    response = api.post(f"{base}/collect/beatport/collect", json=body, timeout=10)
     assert response.status_code == 202, response.text
     task_id: str = response.json()["task_id"]
     return task_id
@@ -66,7 +66,7 @@ def test_redis_restarted_empty_is_survived_without_a_worker_restart(
         assert done["state"] == "success", f"{done}\n{d.logs()}"
         assert len(d.workers) == 1 and d.worker.proc.poll() is None  # the same worker process did it
 
-        health = httpx.get(f"{d.base}/health", timeout=10).json()
+        health = api.get(f"{d.base}/health", timeout=10).json()
         redis_check = health["checks"]["redis"]
         assert redis_check["ok"] is True
         assert redis_check["data_lost_at"]
@@ -104,7 +104,7 @@ def test_database_refusing_connections_is_retried_and_dead_letters_are_kept(
             collected = _collect(d.base, {"genre": "tech-house"})
             wait_until(
                 lambda: (
-                    httpx.get(f"{d.base}/tasks/status/{collected}", timeout=5).json()["state"] == "retrying"
+                    api.get(f"{d.base}/tasks/status/{collected}", timeout=5).json()["state"] == "retrying"
                 ),
                 what="the collection to meet the refusing database and retry",
             )
@@ -116,7 +116,7 @@ def test_database_refusing_connections_is_retried_and_dead_letters_are_kept(
         assert done["attempt"] >= 2
 
         # The dead letter could not be written while the database refused; it was kept and written since.
-        letters = httpx.get(f"{d.base}/tasks/dead-letters", timeout=10).json()["items"]
+        letters = api.get(f"{d.base}/tasks/dead-letters", timeout=10).json()["items"]
         mine = [letter for letter in letters if letter["task_id"] == doomed]
         assert len(mine) == 1, letters
         assert mine[0]["attempts"] == 3
@@ -127,11 +127,11 @@ def test_reads_answer_503_with_retry_after_while_the_database_refuses(
     tmp_path: Path, site: FakeHTTPServer
 ) -> None:
     with deployment(tmp_path, site, with_worker=False, settings=FAST) as d:
-        assert httpx.get(f"{d.base}/tracks", timeout=10).status_code == 200  # the pool holds a connection
+        assert api.get(f"{d.base}/tracks", timeout=10).status_code == 200  # the pool holds a connection
         _refuse_connections(d.database_url, refuse=True)
         try:
             for path in ("/tracks", "/tracks?format=csv", "/tracks/1", "/tasks/dead-letters"):
-                response = httpx.get(f"{d.base}{path}", timeout=10)
+                response = api.get(f"{d.base}{path}", timeout=10)
                 assert response.status_code == 503, f"{path}: {response.status_code} {response.text[:300]}"
                 assert response.headers["retry-after"].isdigit()
                 assert response.headers["content-type"].startswith("application/json")  # not a CSV cut short
@@ -139,6 +139,6 @@ def test_reads_answer_503_with_retry_after_while_the_database_refuses(
         finally:
             _refuse_connections(d.database_url, refuse=False)
         # The same processes answer again once connections are allowed: no restart.
-        assert httpx.get(f"{d.base}/tracks", timeout=10).status_code == 200
-        csv_export = httpx.get(f"{d.base}/tracks?format=csv", timeout=10)
+        assert api.get(f"{d.base}/tracks", timeout=10).status_code == 200
+        csv_export = api.get(f"{d.base}/tracks?format=csv", timeout=10)
         assert csv_export.status_code == 200 and csv_export.text.startswith("id,")

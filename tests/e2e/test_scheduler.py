@@ -9,12 +9,12 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 import redis
 
 from app.runtime.build import QUEUE_NAME
 from app.runtime.cron_schedules import TICK_PREFIX
+from tests.e2e import api
 from tests.e2e.conftest import Deployed, deployment
 from tests.e2e.processes import ServiceProcess, start_scheduler, wait_for_state
 from tests.fakes.beatport import FakeBeatport
@@ -34,7 +34,7 @@ def fake() -> Iterator[FakeBeatport]:
 
 
 def _schedules(d: Deployed) -> list[dict[str, Any]]:
-    response = httpx.get(f"{d.base}/schedules", timeout=10)
+    response = api.get(f"{d.base}/schedules", timeout=10)
     assert response.status_code == 200, response.text
     result: list[dict[str, Any]] = response.json()
     return result
@@ -111,7 +111,7 @@ def test_settings_schedule_runs_once_per_tick_with_two_schedulers(tmp_path: Path
 def test_schedules_through_the_api(tmp_path: Path, fake: FakeBeatport) -> None:
     # Every minute, so the test need not wait 15: the deployment allows it.
     with deployment(tmp_path, fake, SCHEDULE_MIN_INTERVAL_MINUTES="1") as d:
-        created = httpx.post(
+        created = api.post(
             f"{d.base}/schedules",
             json={"cron": EVERY_MINUTE, "collect": {"url": f"https://www.beatport.com{TOP100}"}},
         )
@@ -126,9 +126,9 @@ def test_schedules_through_the_api(tmp_path: Path, fake: FakeBeatport) -> None:
             scheduler.stop()
         assert ran["last_run"]["task_id"]
 
-        assert httpx.delete(f"{d.base}/schedules/{schedule['id']}").status_code == 204
+        assert api.delete(f"{d.base}/schedules/{schedule['id']}").status_code == 204
         assert all(s["id"] != schedule["id"] for s in _schedules(d))
-        assert httpx.delete(f"{d.base}/schedules/{schedule['id']}").status_code == 404
+        assert api.delete(f"{d.base}/schedules/{schedule['id']}").status_code == 404
 
 
 def test_a_run_still_going_at_the_next_tick_is_not_started_twice(tmp_path: Path, fake: FakeBeatport) -> None:

@@ -9,9 +9,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 
+from tests.e2e import api
 from tests.e2e.conftest import Deployed
 from tests.e2e.processes import start_scheduler
 from tests.e2e.test_scheduler import _ticks_and_tasks
@@ -30,7 +30,7 @@ pytestmark = pytest.mark.e2e
     ],
 )
 def test_schedule_validation(deployed: Deployed, body: dict[str, Any], needle: str) -> None:
-    response = httpx.post(f"{deployed.base}/schedules", json=body)
+    response = api.post(f"{deployed.base}/schedules", json=body)
     assert response.status_code == 422, response.text
     assert needle in response.text
 

@@ -6,9 +6,9 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-import httpx
 import pytest
 
+from tests.e2e import api
 from tests.e2e.conftest import deployment
 from tests.e2e.processes import wait_for_state
 from tests.fakes.beatport import FakeBeatport
@@ -32,7 +32,7 @@ def test_two_workers_share_one_beatport_budget(tmp_path: Path) -> None:
             started = time.monotonic()
             task_ids = []
             for path in paths:
-                response = httpx.post(f"{d.base}/collect/beatport/collect", json={"url": path}, timeout=10)
+                response = api.post(f"{d.base}/collect/beatport/collect", json={"url": path}, timeout=10)
                 assert response.status_code == 202, response.text
                 task_ids.append(response.json()["task_id"])
             for task_id in task_ids:

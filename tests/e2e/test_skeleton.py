@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import time
 
-import httpx
 import pytest
 
+from tests.e2e import api
 from tests.e2e.conftest import Deployed
 from tests.e2e.processes import row_counts, wait_for_state
 
@@ -17,8 +17,13 @@ TOP100_PATH = "/genre/tech-house/11/top-100"
 
 
 def test_collect_top100_through_real_api_and_worker(deployed: Deployed) -> None:
-    base, api, worker, database_url = deployed.base, deployed.api, deployed.worker, deployed.database_url
-    response = httpx.post(
+    base, api_process, worker, database_url = (
+        deployed.base,
+        deployed.api,
+        deployed.worker,
+        deployed.database_url,
+    )
+    response = api.post(
         f"{base}/collect/beatport/collect", json={"url": f"https://www.beatport.com{TOP100_PATH}"}
     )
     assert response.status_code == 202, response.text
@@ -26,7 +31,7 @@ def test_collect_top100_through_real_api_and_worker(deployed: Deployed) -> None:
     task_id = body["task_id"]
     assert response.headers["Location"] == body["status_url"] == f"/tasks/status/{task_id}"
 
-    queued_or_later = httpx.get(f"{base}{body['status_url']}").json()
+    queued_or_later = api.get(f"{base}{body['status_url']}").json()
     assert queued_or_later["state"] in {"queued", "running", "success"}
     assert queued_or_later["task_name"] == "collect_bp_tracks"
     assert queued_or_later["enqueued_at"] is not None
@@ -34,7 +39,7 @@ def test_collect_top100_through_real_api_and_worker(deployed: Deployed) -> None:
     try:
         done = wait_for_state(base, task_id, {"success", "failure"}, timeout=60)
     except AssertionError:
-        raise AssertionError(f"worker log:\n{worker.log()}\napi log:\n{api.log()}") from None
+        raise AssertionError(f"worker log:\n{worker.log()}\napi log:\n{api_process.log()}") from None
     assert done["state"] == "success", done
     assert done["attempt"] == 1
     assert done["started_at"] and done["finished_at"]
@@ -51,7 +56,7 @@ def test_collect_top100_through_real_api_and_worker(deployed: Deployed) -> None:
     assert first["track_artists"] >= 100
 
     # The same collection again: no duplicate rows, one more chart snapshot.
-    again = httpx.post(f"{base}/collect/beatport/collect", json={"genre": "tech-house"}).json()
+    again = api.post(f"{base}/collect/beatport/collect", json={"genre": "tech-house"}).json()
     second_run = wait_for_state(base, again["task_id"], {"success", "failure"}, timeout=60)
     assert second_run["state"] == "success", second_run
     assert second_run["result"]["tracks_created"] == 0
@@ -63,7 +68,7 @@ def test_collect_top100_through_real_api_and_worker(deployed: Deployed) -> None:
     assert second["chart_snapshots"] == 2
     assert second["chart_entries"] == 200
 
-    metrics = httpx.get(f"{base}/metrics").text
+    metrics = api.get(f"{base}/metrics").text
     assert "cratedigger_tracks 100\n" in metrics
     assert "cratedigger_tasks_waiting 0\n" in metrics and "cratedigger_dead_letters 0\n" in metrics
 
@@ -73,7 +78,7 @@ def test_health_reports_database_redis_and_workers(deployed: Deployed) -> None:
     # The second process may still be importing the app on a loaded machine, so wait for it (bounded).
     deadline = time.monotonic() + 30
     while True:
-        response = httpx.get(f"{deployed.base}/health")
+        response = api.get(f"{deployed.base}/health")
         assert response.status_code == 200, response.text
         checks = response.json()["checks"]
         if checks["workers"]["seen"] == 2 or time.monotonic() > deadline:
@@ -82,4 +87,4 @@ def test_health_reports_database_redis_and_workers(deployed: Deployed) -> None:
     assert checks["database"]["ok"] is True
     assert checks["redis"]["ok"] is True
     assert checks["workers"]["seen"] == 2, deployed.worker.log()
-    assert "cratedigger_workers_seen 2\n" in httpx.get(f"{deployed.base}/metrics").text
+    assert "cratedigger_workers_seen 2\n" in api.get(f"{deployed.base}/metrics").text

@@ -11,6 +11,7 @@ from fastapi import FastAPI
 from app.cli import migrate
 from app.config import Settings
 from app.main import create_app
+from tests.auth import ADMIN_HEADERS, ADMIN_KEY
 from tests.fakes.server import FakeHTTPServer, FakeResponse
 from tests.fixtures.beatport import GENRE_TOP100_HTML, GENRE_TOP100_PATH, load_text
 
@@ -33,6 +34,7 @@ def embedded_settings(tmp_path: Path, fake_site: FakeHTTPServer) -> Settings:
         database_url=url,
         beatport_base_url=fake_site.url,
         beatport_requests_per_second=100,
+        api_admin_key=ADMIN_KEY,
     )
 
 
@@ -46,5 +48,7 @@ async def embedded_app(embedded_settings: Settings) -> AsyncIterator[FastAPI]:
 @pytest.fixture
 async def client(embedded_app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
     transport = httpx.ASGITransport(app=embedded_app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://cratedigger.test") as http:
+    async with httpx.AsyncClient(
+        transport=transport, base_url="http://cratedigger.test", headers=ADMIN_HEADERS
+    ) as http:
         yield http

@@ -30,6 +30,7 @@ EXPECTED_TABLES = {
     "chart_entries",
     "dead_letters",
     "collection_pages",
+    "api_keys",
 }
 
 

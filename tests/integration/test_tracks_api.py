@@ -48,6 +48,7 @@ from app.sources.beatport.entities import (
     BeatportTrack,
 )
 from app.sources.beatport.targets import parse_target
+from tests.auth import ADMIN_HEADERS, ADMIN_KEY
 from tests.conftest import fresh_pg_database
 from tests.fakes.beatport import (
     ARTIST_TRACKS_PATH,
@@ -191,6 +192,7 @@ async def catalog(database_url: str, fake_beatport: FakeBeatport) -> AsyncIterat
         database_url=database_url,
         beatport_base_url=fake_beatport.url,
         beatport_requests_per_second=1000,
+        api_admin_key=ADMIN_KEY,
     )
     app = create_app(settings)
     async with app.router.lifespan_context(app):
@@ -240,7 +242,9 @@ def spotify_fields(spotify_id: str) -> dict[str, Any]:
 @pytest.fixture(scope="module")
 async def api(catalog: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
     transport = httpx.ASGITransport(app=catalog)
-    async with httpx.AsyncClient(transport=transport, base_url="http://cratedigger.test") as client:
+    async with httpx.AsyncClient(
+        transport=transport, base_url="http://cratedigger.test", headers=ADMIN_HEADERS
+    ) as client:
         yield client
 
 
@@ -675,7 +679,7 @@ def bulk_tracks(count: int, seed: int = 7) -> list[BeatportTrack]:
 
 @pytest.fixture
 async def bulk_app(pg_database_url: str) -> AsyncIterator[FastAPI]:
-    app = create_app(Settings(_env_file=None, database_url=pg_database_url))
+    app = create_app(Settings(_env_file=None, database_url=pg_database_url, api_admin_key=ADMIN_KEY))
     async with app.router.lifespan_context(app):
         resources: Resources = app.state.resources
         tracks = bulk_tracks(BULK_TRACKS)
@@ -718,7 +722,7 @@ async def stream_csv(app: FastAPI, query: str, on_chunk: Callable[[bytes], None]
         "raw_path": b"/tracks",
         "query_string": query.encode(),
         "root_path": "",
-        "headers": [(b"host", b"cratedigger.test")],
+        "headers": [(b"host", b"cratedigger.test"), (b"authorization", f"Bearer {ADMIN_KEY}".encode())],
         "client": ("127.0.0.1", 50000),
         "server": ("cratedigger.test", 80),
         "state": {},
