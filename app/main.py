@@ -6,15 +6,16 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from taskiq_fastapi import populate_dependency_context
 
-from app.api import collect_routes, health_routes, schedule_routes, task_routes, track_routes
+from app.api import collect_routes, health_routes, match_routes, schedule_routes, task_routes, track_routes
 from app.api.access import document_access
 from app.api.error_handlers import install_error_handlers
 from app.api.request_limits import RequestSizeLimit
 from app.api.responses import EVERY_ENDPOINT
+from app.api.strict_query import refuse_unknown_query_parameters
 from app.broker import runtime
 from app.config import Settings, get_settings
 from app.runtime import NOT_DURABLE_WARNING, Runtime
@@ -55,10 +56,18 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         summary="Collects Beatport tracks and enriches them with Spotify data in durable background tasks.",
         lifespan=lifespan,
         responses=EVERY_ENDPOINT,
+        dependencies=[Depends(refuse_unknown_query_parameters)],
     )
     app.state.settings = settings or get_settings()
     app.state.runtime = runtime
-    for router_module in (collect_routes, task_routes, health_routes, track_routes, schedule_routes):
+    for router_module in (
+        collect_routes,
+        task_routes,
+        health_routes,
+        track_routes,
+        match_routes,
+        schedule_routes,
+    ):
         app.include_router(router_module.router)
 
     install_error_handlers(app)

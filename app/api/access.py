@@ -117,6 +117,7 @@ ADMIN = Depends(RequireScope(Scope.admin))
 PUBLIC = Depends(Public())
 METRICS = Depends(MetricsRule())
 ReadCaller = Annotated[Caller, READ]
+WriteCaller = Annotated[Caller, WRITE]
 PublicCaller = Annotated[Caller | None, PUBLIC]
 
 

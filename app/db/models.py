@@ -117,8 +117,11 @@ class Track(Base):
     spotify_popularity: Mapped[int | None] = mapped_column(Integer)
     spotify_match_method: Mapped[str | None] = mapped_column(
         String(16)
-    )  # isrc | search | none (searched, no match)
+    )  # isrc | search | none (searched, no match) | manual (set through the API)
     spotify_match_score: Mapped[float | None] = mapped_column(Float)
+    # A manual decision (a match, or "not on Spotify") is locked: no enrichment changes it, `force` included.
+    spotify_match_locked_by: Mapped[str | None] = mapped_column(String(100))  # the API key's name
+    spotify_match_locked_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     spotify_enriched_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, index=True)
 
     genre: Mapped[Genre | None] = relationship()
@@ -131,7 +134,7 @@ class Track(Base):
 
     __table_args__ = (
         CheckConstraint(
-            "spotify_match_method IS NULL OR spotify_match_method IN ('isrc', 'search', 'none')",
+            "spotify_match_method IS NULL OR spotify_match_method IN ('isrc', 'search', 'none', 'manual')",
             name="spotify_match_method",
         ),
     )

@@ -66,9 +66,15 @@ class SpotifyMatch(ReadModel):
     duration_ms: int | None
     explicit: bool | None
     popularity: int | None
-    match_method: str | None = Field(description="isrc | search | none (searched, no match); null: not tried")
+    match_method: str | None = Field(
+        description="isrc | search | none (searched, no match) | manual (set through the API); null: not tried"
+    )
     match_score: float | None
     enriched_at: dt.datetime | None
+    match_locked_by: str | None = Field(
+        description="the API key that set a manual match (or 'not on Spotify'); no enrichment changes it"
+    )
+    match_locked_at: dt.datetime | None
 
 
 class TrackBase(ReadModel):

@@ -1,7 +1,9 @@
 """Spotify matches repository: which tracks to match on Spotify, and storing what was found.
 
 A track's Spotify state is its `spotify_match_method`: NULL = never checked, `isrc`/`search` = matched,
-`none` = checked and not found (a recorded miss, so it is not searched again unless asked).
+`none` = checked and not found (a recorded miss, so it is not searched again unless asked), `manual` = set
+through the API (a match or "not on Spotify"), locked (`spotify_match_locked_at`): no enrichment selects or
+changes a locked track, `force` included.
 An artist's Spotify object is cached on the artist row (`spotify_fetched_at` set): fetched once, never again.
 """
 
@@ -20,6 +22,25 @@ from app.db.models import Artist, Track, TrackArtist
 
 MATCHED_METHODS = ("isrc", "search")
 MISS_METHOD = "none"
+MANUAL_METHOD = "manual"
+UNLOCKED = Track.spotify_match_locked_at.is_(None)
+
+
+# `track_fields` name → track column.
+_FIELD_COLUMNS = {
+    "spotify_id": "spotify_id",
+    "url": "spotify_url",
+    "album_id": "spotify_album_id",
+    "album_name": "spotify_album_name",
+    "album_type": "spotify_album_type",
+    "release_date": "spotify_album_release_date",
+    "duration_ms": "spotify_duration_ms",
+    "explicit": "spotify_explicit",
+    "popularity": "spotify_popularity",
+}
+NO_SPOTIFY_FIELDS: dict[str, Any] = {column: None for column in _FIELD_COLUMNS.values()} | {
+    "spotify_match_score": None
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,14 +85,16 @@ def _skipped_methods(*, only_missing: bool, force: bool) -> list[str]:
 
 def _conditions(
     *, track_ids: Sequence[int] | None, only_missing: bool, force: bool, after_id: int | None
-) -> tuple[ColumnElement[bool], ColumnElement[bool] | None]:
-    """(scope, skipped): the tracks asked about, and which of them a run leaves alone (None: none)."""
+) -> tuple[ColumnElement[bool], ColumnElement[bool]]:
+    """(scope, skipped): the tracks asked about, and which of them a run leaves alone."""
     scope: ColumnElement[bool] = Track.id.in_(list(track_ids)) if track_ids is not None else true()
     if after_id is not None:
         scope = and_(scope, Track.id > after_id)
     skipped_methods = _skipped_methods(only_missing=only_missing, force=force)
-    # NULL (never checked) is never skipped.
-    skipped = Track.spotify_match_method.in_(skipped_methods) if skipped_methods else None
+    # NULL (never checked) is never skipped; a locked (manual) decision always is.
+    skipped = (
+        or_(Track.spotify_match_method.in_(skipped_methods), ~UNLOCKED) if skipped_methods else ~UNLOCKED
+    )
     return scope, skipped
 
 
@@ -89,9 +112,7 @@ async def count_selection(
     )
     in_scope = select(func.count()).select_from(Track).where(scope)
     total = int((await session.execute(in_scope)).scalar_one())
-    left_alone = 0
-    if skipped is not None:
-        left_alone = int((await session.execute(in_scope.where(skipped))).scalar_one())
+    left_alone = int((await session.execute(in_scope.where(skipped))).scalar_one())
     return SelectionCount(selectable=total - left_alone, skipped_already_enriched=left_alone)
 
 
@@ -118,8 +139,8 @@ async def select_tracks(
         .where(scope)
         .order_by(Track.id)
     )
-    if skipped is not None:
-        query = query.where(or_(Track.spotify_match_method.is_(None), ~skipped))
+    # A never-checked track (method NULL) is never locked; `~skipped` alone would be NULL for it.
+    query = query.where(or_(Track.spotify_match_method.is_(None), ~skipped))
     if limit is not None:
         query = query.limit(limit)
     rows = (await session.execute(query)).scalars().all()
@@ -161,17 +182,9 @@ async def save_match(
         raise ValueError(f"unknown match method {method!r}")
     await session.execute(
         update(Track)
-        .where(Track.id == track_id)
+        .where(Track.id == track_id, UNLOCKED)  # a manual decision made meanwhile wins
         .values(
-            spotify_id=fields["spotify_id"],
-            spotify_url=fields["url"],
-            spotify_album_id=fields["album_id"],
-            spotify_album_name=fields["album_name"],
-            spotify_album_type=fields["album_type"],
-            spotify_album_release_date=fields["release_date"],
-            spotify_duration_ms=fields["duration_ms"],
-            spotify_explicit=fields["explicit"],
-            spotify_popularity=fields["popularity"],
+            **{column: fields[name] for name, column in _FIELD_COLUMNS.items()},
             spotify_match_method=method,
             spotify_match_score=score,
             spotify_enriched_at=now,
@@ -189,22 +202,48 @@ async def save_miss(session: AsyncSession, *, track_id: int, now: dt.datetime) -
     """Record that Spotify has no match: clears what an earlier (forced-over) match had stored."""
     await session.execute(
         update(Track)
+        .where(Track.id == track_id, UNLOCKED)
+        .values(**NO_SPOTIFY_FIELDS, spotify_match_method=MISS_METHOD, spotify_enriched_at=now)
+    )
+
+
+async def save_manual_decision(
+    session: AsyncSession, *, track_id: int, fields: dict[str, Any] | None, locked_by: str, now: dt.datetime
+) -> bool:
+    """Lock the track's match to a Spotify track (`fields`, as `track_fields` gives) or to "not on Spotify"
+    (None). False when there is no such track."""
+    values: dict[str, Any] = dict(NO_SPOTIFY_FIELDS)
+    if fields is not None:
+        values.update({column: fields[name] for name, column in _FIELD_COLUMNS.items()})
+    updated = await session.execute(
+        update(Track)
         .where(Track.id == track_id)
         .values(
-            spotify_id=None,
-            spotify_url=None,
-            spotify_album_id=None,
-            spotify_album_name=None,
-            spotify_album_type=None,
-            spotify_album_release_date=None,
-            spotify_duration_ms=None,
-            spotify_explicit=None,
-            spotify_popularity=None,
-            spotify_match_method=MISS_METHOD,
-            spotify_match_score=None,
+            **values,
+            spotify_match_method=MANUAL_METHOD,
             spotify_enriched_at=now,
+            spotify_match_locked_by=locked_by,
+            spotify_match_locked_at=now,
         )
     )
+    return bool(updated.rowcount)  # type: ignore[attr-defined]
+
+
+async def clear_manual_decision(session: AsyncSession, *, track_id: int) -> bool:
+    """Unlock the track and forget its Spotify state: the next enrichment checks it like a new track. False when
+    there is no such track."""
+    updated = await session.execute(
+        update(Track)
+        .where(Track.id == track_id)
+        .values(
+            **NO_SPOTIFY_FIELDS,
+            spotify_match_method=None,
+            spotify_enriched_at=None,
+            spotify_match_locked_by=None,
+            spotify_match_locked_at=None,
+        )
+    )
+    return bool(updated.rowcount)  # type: ignore[attr-defined]
 
 
 async def cached_artists(session: AsyncSession, *, spotify_ids: Sequence[str]) -> dict[str, CachedArtist]:
@@ -237,3 +276,7 @@ async def save_artist(
         )
         .values(spotify_id=spotify_id, spotify_genres=cached.genres, spotify_fetched_at=cached.fetched_at)
     )
+
+
+async def track_exists(session: AsyncSession, *, track_id: int) -> bool:
+    return await session.scalar(select(Track.id).where(Track.id == track_id)) is not None

@@ -131,7 +131,8 @@ def forget_spotify(deployed: Deployed) -> None:
         "UPDATE tracks SET spotify_id = NULL, spotify_url = NULL, spotify_album_id = NULL, "
         "spotify_album_name = NULL, spotify_album_type = NULL, spotify_album_release_date = NULL, "
         "spotify_duration_ms = NULL, spotify_explicit = NULL, spotify_popularity = NULL, "
-        "spotify_match_method = NULL, spotify_match_score = NULL, spotify_enriched_at = NULL",
+        "spotify_match_method = NULL, spotify_match_score = NULL, spotify_enriched_at = NULL, "
+        "spotify_match_locked_by = NULL, spotify_match_locked_at = NULL",
     )
     query(deployed, "UPDATE artists SET spotify_id = NULL, spotify_genres = NULL, spotify_fetched_at = NULL")
 
@@ -321,3 +322,39 @@ def test_an_overlapping_enrichment_joins_the_running_one(
         assert joined.status_code == 200, joined.text
         assert joined.json()["task_id"] == first and "same tracks" in joined.json()["note"]
     assert finished(deployed, first)["state"] == "success"
+
+
+def test_manual_decisions_survive_forced_enrichment_through_the_worker(
+    enrich_deployed: Deployed, fake: FakeSpotify
+) -> None:
+    deployed = enrich_deployed
+    forget_spotify(deployed)
+    tracks = top100()
+    chosen, absent = tracks[:2]
+    other_version = fake.add_track(name="Chosen By Hand", artists=["Someone Else"], isrc="GBXYZ2699999")
+    for track, spotify_id in ((chosen, other_version["id"]), (absent, None)):
+        response = api.put(f"{deployed.base}/tracks/{track.id}/spotify", json={"spotify_id": spotify_id})
+        assert response.status_code == 200, response.text
+    fake.server.clear()  # from here on, the request log holds the enrichment's requests only
+
+    done = finished(deployed, enqueue_enrich(deployed, only_missing=False, force=True))
+    assert done["state"] == "success", done
+    assert done["result"]["skipped_already_enriched"] == 2 and done["result"]["tracks_selected"] == 98
+    # Every selected track starts with an ISRC search: exactly the other 98 tracks' ISRCs were asked for.
+    searches = {r.query["q"][0] for r in fake.server.requests_to("/v1/search")}
+    assert {q for q in searches if q.startswith("isrc:")} == {
+        f"isrc:{t.isrc.upper()}" for t in tracks[2:] if t.isrc
+    }
+    assert chosen.isrc and absent.isrc
+    rows = {
+        row["id"]: row
+        for row in query(
+            deployed,
+            f"SELECT id, spotify_id, spotify_match_method, spotify_match_locked_by FROM tracks "
+            f"WHERE id IN ({chosen.id}, {absent.id})",
+        )
+    }
+    assert rows[chosen.id]["spotify_id"] == other_version["id"]
+    assert rows[absent.id]["spotify_id"] is None
+    assert {r["spotify_match_method"] for r in rows.values()} == {"manual"}
+    assert {r["spotify_match_locked_by"] for r in rows.values()} == {"API_ADMIN_KEY"}

@@ -144,3 +144,21 @@ async def test_a_target_is_present_or_absent_never_null(
     response = await client.post("/collect/beatport/collect", json=body)
     assert response.status_code == 422, response.text
     assert "must not be null" in response.text
+
+
+@pytest.mark.parametrize(
+    ("url", "named"),
+    [
+        ("/tasks/dead-letters?limt=5", "limt"),
+        ("/tasks/dead-letters?limit=1&=null", ""),
+        ("/tracks/5?format=csv", "format"),
+        ("/health?verbose=1", "verbose"),
+    ],
+)
+async def test_unknown_query_parameters_are_refused_by_name(
+    client: httpx.AsyncClient, url: str, named: str
+) -> None:
+    response = await client.get(url)
+    assert response.status_code == 422, response.text
+    (error,) = response.json()["detail"]
+    assert error["loc"] == ["query", named] and "Unknown query parameter" in error["msg"]
