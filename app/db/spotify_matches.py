@@ -212,35 +212,33 @@ async def save_manual_decision(
 ) -> bool:
     """Lock the track's match to a Spotify track (`fields`, as `track_fields` gives) or to "not on Spotify"
     (None). False when there is no such track."""
-    values: dict[str, Any] = dict(NO_SPOTIFY_FIELDS)
-    if fields is not None:
-        values.update({column: fields[name] for name, column in _FIELD_COLUMNS.items()})
-    updated = await session.execute(
-        update(Track)
-        .where(Track.id == track_id)
-        .values(
-            **values,
-            spotify_match_method=MANUAL_METHOD,
-            spotify_enriched_at=now,
-            spotify_match_locked_by=locked_by,
-            spotify_match_locked_at=now,
-        )
-    )
-    return bool(updated.rowcount)  # type: ignore[attr-defined]
+    found = {column: fields[name] for name, column in _FIELD_COLUMNS.items()} if fields is not None else {}
+    return await _set_decision(session, track_id, found, MANUAL_METHOD, now, locked_by)
 
 
 async def clear_manual_decision(session: AsyncSession, *, track_id: int) -> bool:
     """Unlock the track and forget its Spotify state: the next enrichment checks it like a new track. False when
     there is no such track."""
+    return await _set_decision(session, track_id, {}, None, None, None)
+
+
+async def _set_decision(
+    session: AsyncSession,
+    track_id: int,
+    found: dict[str, Any],
+    method: str | None,
+    at: dt.datetime | None,
+    locked_by: str | None,
+) -> bool:
     updated = await session.execute(
         update(Track)
         .where(Track.id == track_id)
         .values(
-            **NO_SPOTIFY_FIELDS,
-            spotify_match_method=None,
-            spotify_enriched_at=None,
-            spotify_match_locked_by=None,
-            spotify_match_locked_at=None,
+            **(NO_SPOTIFY_FIELDS | found),
+            spotify_match_method=method,
+            spotify_enriched_at=at,
+            spotify_match_locked_by=locked_by,
+            spotify_match_locked_at=at,
         )
     )
     return bool(updated.rowcount)  # type: ignore[attr-defined]
