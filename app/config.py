@@ -73,6 +73,10 @@ class Settings(BaseSettings):
     schedule_enrich_cron: str | None = "0 * * * *"  # empty → no scheduled enrichment
     schedule_timezone: str = "UTC"
 
+    # The `cratedigger` CLI's API and key (the key defaults to the contents of data/api-key).
+    cratedigger_url: str = "http://127.0.0.1:8000"
+    cratedigger_api_key: SecretStr | None = None
+
     @field_validator("schedule_beatport_top100_genres", "cors_allow_origins", mode="before")
     @classmethod
     def _split_list(cls, value: object) -> object:
@@ -84,7 +88,7 @@ class Settings(BaseSettings):
             return [part.strip() for part in text.split(",") if part.strip()]
         return value
 
-    @field_validator("secret_key", "api_admin_key", mode="before")
+    @field_validator("secret_key", "api_admin_key", "cratedigger_api_key", mode="before")
     @classmethod
     def _empty_secret_is_unset(cls, value: object) -> object:
         return None if isinstance(value, str) and not value.strip() else value

@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from app.cli import keys_commands
+from app.cli import catalogue_commands, keys_commands, task_commands
 from app.cli.setup_steps import ensure_api_key, ensure_secret_key, migrate
 
 DATA_DIR = Path("data")
@@ -19,6 +19,8 @@ app = typer.Typer(
     no_args_is_help=True,
     rich_markup_mode="markdown",
 )
+task_commands.register(app)
+catalogue_commands.register(app)
 app.add_typer(keys_commands.app, name="keys")
 logger = logging.getLogger("app")
 
