@@ -10,7 +10,16 @@ from fastapi import Depends, FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from taskiq_fastapi import populate_dependency_context
 
-from app.api import collect_routes, health_routes, match_routes, schedule_routes, task_routes, track_routes
+from app.api import (
+    collect_routes,
+    feed_routes,
+    health_routes,
+    match_routes,
+    schedule_routes,
+    task_routes,
+    track_routes,
+    watchlist_routes,
+)
 from app.api.access import document_access
 from app.api.error_handlers import install_error_handlers
 from app.api.request_limits import RequestSizeLimit
@@ -67,6 +76,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         track_routes,
         match_routes,
         schedule_routes,
+        watchlist_routes,
+        feed_routes,
     ):
         app.include_router(router_module.router)
 
