@@ -18,10 +18,12 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    func,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.db.base import Base, UTCDateTime, utcnow
+from app.db.sort_keys import sort_key
 
 BeatportId = BigInteger().with_variant(Integer(), "sqlite")  # SQLite only autoincrements INTEGER
 
@@ -193,6 +195,50 @@ class DeadLetter(Base):
 
 
 Index("ix_chart_snapshots_key_collected", ChartSnapshot.chart_key, ChartSnapshot.collected_at)
+
+# The track list's sorts, one index per order where NULLs must come last both ways (app.db.sort_keys).
+_tracks = Track.__table__.c
+Index(
+    "ix_tracks_sort_publish_date_asc",
+    *sort_key(_tracks.publish_date, _tracks.id, nullable=True, descending=False),
+)
+Index(
+    "ix_tracks_sort_publish_date_desc",
+    *sort_key(_tracks.publish_date, _tracks.id, nullable=True, descending=True),
+)
+Index("ix_tracks_sort_bpm_asc", *sort_key(_tracks.bpm, _tracks.id, nullable=True, descending=False))
+Index("ix_tracks_sort_bpm_desc", *sort_key(_tracks.bpm, _tracks.id, nullable=True, descending=True))
+Index("ix_tracks_sort_name", *sort_key(_tracks.name, _tracks.id, nullable=False, descending=False))
+Index(
+    "ix_tracks_sort_created_at", *sort_key(_tracks.created_at, _tracks.id, nullable=False, descending=False)
+)
+# Match review: rows without a match method or score are left out, so collecting costs nothing here.
+Index(
+    "ix_tracks_spotify_match_method_score",
+    _tracks.spotify_match_method,
+    _tracks.spotify_match_score,
+    postgresql_where=_tracks.spotify_match_method.is_not(None),
+    sqlite_where=_tracks.spotify_match_method.is_not(None),
+)
+Index(
+    "ix_tracks_spotify_match_score",
+    _tracks.spotify_match_score,
+    postgresql_where=_tracks.spotify_match_score.is_not(None),
+    sqlite_where=_tracks.spotify_match_score.is_not(None),
+)
+# Name substring filters (`LIKE '%…%'` on lower(name)): trigram indexes, PostgreSQL only (pg_trgm).
+Index(
+    "ix_labels_name_trgm",
+    func.lower(Label.name).label("lower_name"),
+    postgresql_using="gin",
+    postgresql_ops={"lower_name": "gin_trgm_ops"},
+).ddl_if(dialect="postgresql")
+Index(
+    "ix_artists_name_trgm",
+    func.lower(Artist.name).label("lower_name"),
+    postgresql_using="gin",
+    postgresql_ops={"lower_name": "gin_trgm_ops"},
+).ddl_if(dialect="postgresql")
 
 
 class CollectionPage(Base):

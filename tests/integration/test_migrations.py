@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -65,7 +66,12 @@ def _drift(url: str) -> list[object]:
         await engine.dispose()
         return diff
 
-    return asyncio.run(read())
+    with warnings.catch_warnings():
+        if url.startswith("sqlite"):
+            # SQLite's expression indexes (the sort keys) cannot be reflected: SQLAlchemy and alembic say so
+            # and leave them out of the comparison. PostgreSQL reflects and compares them.
+            warnings.filterwarnings("ignore", message=r".*expression-based index")
+        return asyncio.run(read())
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
