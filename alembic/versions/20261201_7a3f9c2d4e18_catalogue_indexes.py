@@ -1,4 +1,4 @@
-"""catalogue indexes: every track sort in both orders, match review, trigram name search (PostgreSQL)
+"""catalogue indexes: every track sort in both orders, filters by id, match review, trigram name search
 
 Revision ID: 7a3f9c2d4e18
 Revises: 5c0a9e3d7b21
@@ -37,17 +37,25 @@ def upgrade() -> None:
     op.create_index("ix_tracks_sort_bpm_desc", "tracks", [sa.text("(bpm IS NOT NULL)"), "bpm", "id"])
     op.create_index("ix_tracks_sort_name", "tracks", ["name", "id"])
     op.create_index("ix_tracks_sort_created_at", "tracks", ["created_at", "id"])
+    # Filters get the id beside them (the default list is by id); these replace the plain ones.
+    for column in ("genre_id", "label_id", "camelot", "bpm", "publish_date"):
+        op.drop_index(f"ix_tracks_{column}", table_name="tracks")
+    op.create_index("ix_tracks_genre_by_id", "tracks", ["genre_id", "id"])
+    op.create_index("ix_tracks_label_by_id", "tracks", ["label_id", "id"])
+    op.create_index("ix_tracks_camelot_by_id", "tracks", ["camelot", "id"])
+    op.create_index("ix_tracks_bpm_by_id", "tracks", ["bpm", "id"])
+    op.create_index("ix_tracks_publish_date_by_id", "tracks", ["publish_date", "id"])
     op.create_index(
-        "ix_tracks_spotify_match_method_score",
+        "ix_tracks_match_method_by_id",
         "tracks",
-        ["spotify_match_method", "spotify_match_score"],
+        ["spotify_match_method", "id"],
         postgresql_where=sa.text("spotify_match_method IS NOT NULL"),
         sqlite_where=sa.text("spotify_match_method IS NOT NULL"),
     )
     op.create_index(
-        "ix_tracks_spotify_match_score",
+        "ix_tracks_match_score_by_id",
         "tracks",
-        ["spotify_match_score"],
+        ["spotify_match_score", "id"],
         postgresql_where=sa.text("spotify_match_score IS NOT NULL"),
         sqlite_where=sa.text("spotify_match_score IS NOT NULL"),
     )
@@ -64,8 +72,12 @@ def downgrade() -> None:
         # pg_trgm stays: it may have been there before, and other objects may use it.
         op.drop_index("ix_artists_name_trgm", table_name="artists")
         op.drop_index("ix_labels_name_trgm", table_name="labels")
-    op.drop_index("ix_tracks_spotify_match_score", table_name="tracks")
-    op.drop_index("ix_tracks_spotify_match_method_score", table_name="tracks")
+    op.drop_index("ix_tracks_match_score_by_id", table_name="tracks")
+    op.drop_index("ix_tracks_match_method_by_id", table_name="tracks")
+    for column in ("publish_date", "bpm", "camelot", "label", "genre"):
+        op.drop_index(f"ix_tracks_{column}_by_id", table_name="tracks")
+    for column in ("publish_date", "bpm", "camelot", "label_id", "genre_id"):
+        op.create_index(f"ix_tracks_{column}", "tracks", [column])
     op.drop_index("ix_tracks_sort_created_at", table_name="tracks")
     op.drop_index("ix_tracks_sort_name", table_name="tracks")
     op.drop_index("ix_tracks_sort_bpm_desc", table_name="tracks")

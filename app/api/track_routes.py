@@ -7,7 +7,6 @@ queries live in app.db.track_queries, which returns the response models themselv
 
 from __future__ import annotations
 
-import csv
 import dataclasses
 import logging
 from collections.abc import AsyncIterator
@@ -24,7 +23,7 @@ from app.api.deps import ResourcesDep, SessionDep
 from app.api.input_types import IsoDate, QueryText
 from app.api.responses import error_responses
 from app.db.read_models import TrackDetailRead, TrackPage
-from app.db.track_export import CSV_COLUMNS, export_rows
+from app.db.track_export import CSV_COLUMNS, export_lines
 from app.db.track_filters import MAX_ID, MatchMethod, TrackFilters, TrackQueryError
 from app.db.track_paging import SortField, SortOrder, TrackSort
 from app.db.track_queries import get_track, list_tracks
@@ -137,42 +136,34 @@ async def _csv_export(resources: Resources, filters: TrackFilters, sort: TrackSo
     200 cut short. The session is opened here, not taken from the request's dependencies, so it lives exactly
     as long as the stream (its transaction holds the export's cursor)."""
     session = resources.sessions()
-    batches = aiter(export_rows(session, filters=filters, sort=sort))
+    batches = aiter(export_lines(session, filters=filters, sort=sort))
     try:
         first = await anext(batches, None)
     except BaseException:
         await session.close()
         raise
     return StreamingResponse(
-        _csv_lines(session, batches, first),
+        _csv_chunks(session, batches, first),
         media_type="text/csv; charset=utf-8",
         headers={"Content-Disposition": f"attachment; filename={CSV_FILENAME}"},
     )
 
 
-class _TextParts(list[str]):
-    """What csv.writer writes to: one string per row, joined once per chunk (a reused StringIO would keep a
-    buffer of four bytes per character)."""
-
-    write = list.append
+CSV_HEADER = ",".join(CSV_COLUMNS) + "\r\n"
 
 
-async def _csv_lines(
-    session: AsyncSession, batches: AsyncIterator[list[tuple[Any, ...]]], first: list[tuple[Any, ...]] | None
+async def _csv_chunks(
+    session: AsyncSession, batches: AsyncIterator[list[str]], first: list[str] | None
 ) -> AsyncIterator[str]:
-    """Header, then one chunk per batch of rows, written as they come (the database formatted them)."""
-    parts = _TextParts()
-    writer = csv.writer(parts, lineterminator="\r\n")
-    writer.writerow(CSV_COLUMNS)
+    """The header, then one chunk per batch of lines (the database wrote them)."""
+    yield CSV_HEADER
     rows = 0
     batch, first = first, None  # only `batch` holds a batch: one is alive at a time
     try:
         while batch is not None:
-            writer.writerows(batch)
             rows += len(batch)
-            chunk = "".join(parts)
-            parts.clear()
-            yield chunk
+            batch.append("")  # the last line's break
+            yield "\r\n".join(batch)
             batch = await anext(batches, None)
     finally:
         await session.close()

@@ -11,7 +11,7 @@ import functools
 from collections.abc import Sequence
 from typing import Any, TypeVar
 
-from sqlalchemy import Row, Select, func, select
+from sqlalchemy import Row, Select, func, literal_column, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import joinedload, selectinload
 
@@ -166,7 +166,10 @@ async def _fetch(
 async def count_tracks(session: AsyncSession, filters: TrackFilters, *, limit: int = COUNT_LIMIT) -> int:
     """Tracks matching `filters`, counted up to `limit` + 1: a count stops early instead of visiting every
     matching row, so it costs at most about as much as reading that many index entries."""
-    matching = select(_T.c.id).where(*filters.conditions()).limit(limit + 1).subquery()
+    # No column selected: an index-only or bitmap scan need not visit the rows it counts.
+    matching = (
+        select(literal_column("1")).select_from(_T).where(*filters.conditions()).limit(limit + 1).subquery()
+    )
     stmt = select(func.count()).select_from(matching)
     return int((await session.execute(stmt)).scalar_one())
 

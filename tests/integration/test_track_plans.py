@@ -166,3 +166,5 @@ async def test_a_collection_after_a_large_load_analyzes_the_catalogue(
         assert await _reltuples(resources.sessions, "tracks") >= 3000
         async with resources.sessions() as session:
             assert await stale_tables(session) == []
+            vacuumed = "SELECT last_vacuum IS NOT NULL FROM pg_stat_user_tables WHERE relname = 'tracks'"
+            assert (await session.execute(text(vacuumed))).scalar_one()
