@@ -37,14 +37,13 @@ def upgrade() -> None:
     op.create_index("ix_tracks_sort_bpm_desc", "tracks", [sa.text("(bpm IS NOT NULL)"), "bpm", "id"])
     op.create_index("ix_tracks_sort_name", "tracks", ["name", "id"])
     op.create_index("ix_tracks_sort_created_at", "tracks", ["created_at", "id"])
-    # Filters get the id beside them (the default list is by id); these replace the plain ones.
+    # Filters get the id beside them (the default list is by id); bpm and publish_date ranges use the
+    # descending sort indexes. These replace the plain ones.
     for column in ("genre_id", "label_id", "camelot", "bpm", "publish_date"):
         op.drop_index(f"ix_tracks_{column}", table_name="tracks")
     op.create_index("ix_tracks_genre_by_id", "tracks", ["genre_id", "id"])
     op.create_index("ix_tracks_label_by_id", "tracks", ["label_id", "id"])
     op.create_index("ix_tracks_camelot_by_id", "tracks", ["camelot", "id"])
-    op.create_index("ix_tracks_bpm_by_id", "tracks", ["bpm", "id"])
-    op.create_index("ix_tracks_publish_date_by_id", "tracks", ["publish_date", "id"])
     op.create_index(
         "ix_tracks_match_method_by_id",
         "tracks",
@@ -74,7 +73,7 @@ def downgrade() -> None:
         op.drop_index("ix_labels_name_trgm", table_name="labels")
     op.drop_index("ix_tracks_match_score_by_id", table_name="tracks")
     op.drop_index("ix_tracks_match_method_by_id", table_name="tracks")
-    for column in ("publish_date", "bpm", "camelot", "label", "genre"):
+    for column in ("camelot", "label", "genre"):
         op.drop_index(f"ix_tracks_{column}_by_id", table_name="tracks")
     for column in ("publish_date", "bpm", "camelot", "label_id", "genre_id"):
         op.create_index(f"ix_tracks_{column}", "tracks", [column])

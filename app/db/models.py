@@ -211,12 +211,11 @@ Index(
     "ix_tracks_sort_created_at", *sort_key(_tracks.created_at, _tracks.id, nullable=False, descending=False)
 )
 # Filters with the id beside them: "filter = x, by id" (the default list) is an ordered index range, and a
-# range filter's ids are read from the index alone, then sorted (no visit to each matching row).
+# range filter's ids are read from the index alone, then sorted (no visit to each matching row). Ranges of
+# bpm and publish_date use the descending sort indexes above (app.db.track_filters).
 Index("ix_tracks_genre_by_id", _tracks.genre_id, _tracks.id)
 Index("ix_tracks_label_by_id", _tracks.label_id, _tracks.id)
 Index("ix_tracks_camelot_by_id", _tracks.camelot, _tracks.id)
-Index("ix_tracks_bpm_by_id", _tracks.bpm, _tracks.id)
-Index("ix_tracks_publish_date_by_id", _tracks.publish_date, _tracks.id)
 # Match review: rows without a match method or score are left out, so collecting costs nothing here.
 Index(
     "ix_tracks_match_method_by_id",

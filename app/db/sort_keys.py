@@ -19,11 +19,17 @@ from typing import Any
 from sqlalchemy import ColumnElement
 
 
+def has_value(column: ColumnElement[Any]) -> ColumnElement[bool]:
+    """`column IS NOT NULL`: the descending key's flag. A range filter that says it (a range implies it) is a
+    range of that index, so the sort indexes serve `bpm_min`/`published_from` and the like as well."""
+    return column.is_not(None)
+
+
 def sort_key(
     column: ColumnElement[Any], tie_breaker: ColumnElement[Any], *, nullable: bool, descending: bool
 ) -> tuple[ColumnElement[Any], ...]:
     """The index key (and row value) of a sort on `column`, ascending or descending."""
     if not nullable:
         return (column, tie_breaker)
-    flag = column.is_not(None) if descending else column.is_(None)
+    flag = has_value(column) if descending else column.is_(None)
     return (flag, column, tie_breaker)

@@ -8,9 +8,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal, get_args
 
-from sqlalchemy import ColumnElement, func, or_, select
+from sqlalchemy import ColumnElement, and_, func, or_, select
 
 from app.db.models import Artist, Genre, Label, Track, TrackArtist
+from app.db.sort_keys import has_value
 
 _T = Track.__table__
 _TA = TrackArtist.__table__
@@ -195,18 +196,19 @@ def _contains(column: Any, text: str) -> ColumnElement[bool]:
     return condition
 
 
-# One condition per given filter, in this order.
+# One condition per given filter, in this order. Ranges on bpm and publish_date also say "has a value", which
+# they imply, so that the descending sort index (led by that flag) serves them (app.db.sort_keys).
 _CONDITIONS: dict[str, Callable[[Any], ColumnElement[bool]]] = {
     "genre": _genre,
     "label": _label,
     "artist": _artist,
-    "bpm_min": lambda bpm: _T.c.bpm >= bpm,
-    "bpm_max": lambda bpm: _T.c.bpm <= bpm,
+    "bpm_min": lambda bpm: and_(has_value(_T.c.bpm), _T.c.bpm >= bpm),
+    "bpm_max": lambda bpm: and_(has_value(_T.c.bpm), _T.c.bpm <= bpm),
     "key": _key,
     "isrc": lambda isrc: _T.c.isrc == re.sub(r"[\s-]", "", isrc).upper(),
     "enriched": _enriched,
-    "published_from": lambda day: _T.c.publish_date >= day,
-    "published_to": lambda day: _T.c.publish_date <= day,
+    "published_from": lambda day: and_(has_value(_T.c.publish_date), _T.c.publish_date >= day),
+    "published_to": lambda day: and_(has_value(_T.c.publish_date), _T.c.publish_date <= day),
     "match_method": lambda method: _T.c.spotify_match_method == method,
     "match_score_lt": lambda score: _T.c.spotify_match_score < score,
 }

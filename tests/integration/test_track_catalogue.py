@@ -38,7 +38,7 @@ FIRST_ID = 700_000_000
 COUNT = 240
 BPMS = (None, 120, 124, 124, 128)  # NULLs and ties
 DATES = (None, dt.date(2026, 1, 2), dt.date(2026, 1, 2), dt.date(2025, 6, 30))
-NAMES = ("Acid", "Body", "Body", "Wave", "=Formula", "Zero")  # C collation: code point order, as in Python
+NAMES = ("Acid", "Body", "Body", "Wave", "=Formula", 'Say "Hi", Now', "Zero")  # C collation: code points
 BATCH_TIMES = [dt.datetime(2026, 11, 1, 12, tzinfo=dt.UTC) + dt.timedelta(hours=h) for h in (2, 0, 1)]
 ARTISTS = [BeatportArtist(7_000 + i, name) for i, name in enumerate(("Mili", "@home", "-ziq", "Panna"))]
 GENRE = BeatportGenre(11, "Tech House", "tech-house")
@@ -290,5 +290,7 @@ async def test_csv_export_formats_in_the_database_like_python_would(api: httpx.A
         assert row["genre"] == "Tech House" and row["release"] == (
             track.release.name if track.release else ""
         )
-    assert {r["name"] for r in rows} >= {"'=Formula", "Acid"} and "'@home" in {r["artists"] for r in rows}
+    assert {r["name"] for r in rows} >= {"'=Formula", "Acid", 'Say "Hi", Now'} and "'@home" in {
+        r["artists"] for r in rows
+    }
     assert {r["price"] for r in rows} == {"1.05", "10.00", "0.09", ""}
