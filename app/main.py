@@ -10,7 +10,15 @@ from fastapi import Depends, FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from taskiq_fastapi import populate_dependency_context
 
-from app.api import collect_routes, health_routes, match_routes, schedule_routes, task_routes, track_routes
+from app.api import (
+    collect_routes,
+    health_routes,
+    match_routes,
+    schedule_routes,
+    task_event_routes,
+    task_routes,
+    track_routes,
+)
 from app.api.access import document_access
 from app.api.error_handlers import install_error_handlers
 from app.api.request_limits import RequestSizeLimit
@@ -49,8 +57,9 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
             await current.close()
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
-    """Build the app; tests pass their own Settings (e.g. a fake Beatport's URL), processes use the environment."""
+def create_app(settings: Settings | None = None, *, task_runtime: Runtime | None = None) -> FastAPI:
+    """Build the app; tests pass their own Settings (e.g. a fake Beatport's URL), processes use the environment
+    and the one runtime `app.broker` built (a test listing statuses with a short TTL hands its own)."""
     app = FastAPI(
         title="Cratedigger",
         summary="Collects Beatport tracks and enriches them with Spotify data in durable background tasks.",
@@ -59,10 +68,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         dependencies=[Depends(refuse_unknown_query_parameters)],
     )
     app.state.settings = settings or get_settings()
-    app.state.runtime = runtime
+    app.state.runtime = task_runtime or runtime
     for router_module in (
         collect_routes,
         task_routes,
+        task_event_routes,  # after task_routes: /tasks/status/{task_id} is matched first
         health_routes,
         track_routes,
         match_routes,
