@@ -16,6 +16,7 @@ import logging
 
 from sqlalchemy import bindparam, text
 from sqlalchemy.dialects import postgresql
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 logger = logging.getLogger(__name__)
@@ -50,16 +51,21 @@ async def refresh_statistics(sessions: async_sessionmaker[AsyncSession]) -> list
 
     VACUUM as well as ANALYZE: after a load this large the visibility map is what lets counts and id lists be
     answered from the indexes alone (autovacuum would get there too, minutes later). It runs outside any
-    transaction, on a connection of its own, and blocks neither reads nor writes.
+    transaction, on a connection of its own, and blocks neither reads nor writes. A failure is logged, not
+    raised: the collection that calls this has stored its pages already.
     """
     async with sessions() as session:
         tables = await stale_tables(session)
         engine = (await session.connection()).engine
     if not tables:
         return tables
-    async with engine.connect() as connection:
-        autocommit = await connection.execution_options(isolation_level="AUTOCOMMIT")
-        # Names come from the fixed list above, never from input.
-        await autocommit.execute(text(f"VACUUM (ANALYZE) {', '.join(tables)}"))
+    try:
+        async with engine.connect() as connection:
+            autocommit = await connection.execution_options(isolation_level="AUTOCOMMIT")
+            # Names come from the fixed list above, never from input.
+            await autocommit.execute(text(f"VACUUM (ANALYZE) {', '.join(tables)}"))
+    except SQLAlchemyError as error:  # what was stored stays stored; autovacuum will get there
+        logger.warning("could not vacuum and analyze %s: %s", ", ".join(tables), error)
+        return []
     logger.info("vacuumed and analyzed %s: a large share of their rows changed", ", ".join(tables))
     return tables
