@@ -10,7 +10,15 @@ from fastapi import Depends, FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from taskiq_fastapi import populate_dependency_context
 
-from app.api import collect_routes, health_routes, match_routes, schedule_routes, task_routes, track_routes
+from app.api import (
+    chart_routes,
+    collect_routes,
+    health_routes,
+    match_routes,
+    schedule_routes,
+    task_routes,
+    track_routes,
+)
 from app.api.access import document_access
 from app.api.error_handlers import install_error_handlers
 from app.api.request_limits import RequestSizeLimit
@@ -69,6 +77,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         schedule_routes,
     ):
         app.include_router(router_module.router)
+    app.include_router(chart_routes.router)
 
     install_error_handlers(app)
     document_access(app)

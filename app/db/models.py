@@ -161,6 +161,8 @@ class ChartSnapshot(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     chart_key: Mapped[str] = mapped_column(String(100), index=True)
     title: Mapped[str | None] = mapped_column(String(500))
+    # The page collected (Target.path(): the chart's slug included); null for snapshots stored before it was kept.
+    path: Mapped[str | None] = mapped_column(String(500))
     # A redelivered task reuses its snapshot instead of writing a second one.
     task_id: Mapped[str] = mapped_column(String(64))
     collected_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)

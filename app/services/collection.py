@@ -191,6 +191,7 @@ class CollectionService:
                     session,
                     chart_key=target.chart_key,
                     title=parsed.title,
+                    path=target.path(),
                     task_id=run.run_id,
                     entries=[(pos, t.id) for pos, t in zip(parsed.positions, parsed.tracks, strict=True)],
                 )

@@ -11,7 +11,7 @@ from fastapi import FastAPI
 from app.cli import migrate
 from app.config import Settings
 from app.main import create_app
-from tests.auth import ADMIN_HEADERS, ADMIN_KEY
+from tests.auth import ADMIN_KEY, admin_client
 from tests.fakes.server import FakeHTTPServer, FakeResponse
 from tests.fixtures.beatport import GENRE_TOP100_HTML, GENRE_TOP100_PATH, load_text
 
@@ -47,8 +47,5 @@ async def embedded_app(embedded_settings: Settings) -> AsyncIterator[FastAPI]:
 
 @pytest.fixture
 async def client(embedded_app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
-    transport = httpx.ASGITransport(app=embedded_app)
-    async with httpx.AsyncClient(
-        transport=transport, base_url="http://cratedigger.test", headers=ADMIN_HEADERS
-    ) as http:
+    async with admin_client(embedded_app) as http:
         yield http

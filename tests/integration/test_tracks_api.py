@@ -28,7 +28,6 @@ from fastapi import FastAPI
 from sqlalchemy import event
 
 from app.api.track_routes import CSV_COLUMNS
-from app.cli import migrate
 from app.config import Settings
 from app.db.base import utcnow
 from app.db.catalog import store_tracks
@@ -48,8 +47,8 @@ from app.sources.beatport.entities import (
     BeatportTrack,
 )
 from app.sources.beatport.targets import parse_target
-from tests.auth import ADMIN_HEADERS, ADMIN_KEY
-from tests.conftest import fresh_pg_database
+from tests.auth import ADMIN_KEY, admin_client
+from tests.conftest import migrated_database
 from tests.fakes.beatport import (
     ARTIST_TRACKS_PATH,
     CHART_PATH,
@@ -175,13 +174,8 @@ def fake_beatport() -> Iterator[FakeBeatport]:
 
 @pytest.fixture(scope="module", params=["sqlite", "postgresql"])
 def database_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    if request.param == "sqlite":
-        url = f"sqlite+aiosqlite:///{tmp_path_factory.mktemp('tracks') / 'catalog.db'}"
-        migrate(url)
+    with migrated_database(request.param, tmp_path_factory.mktemp("tracks")) as url:
         yield url
-    else:
-        with fresh_pg_database() as url:
-            yield url
 
 
 @pytest.fixture(scope="module")
@@ -241,10 +235,7 @@ def spotify_fields(spotify_id: str) -> dict[str, Any]:
 
 @pytest.fixture(scope="module")
 async def api(catalog: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
-    transport = httpx.ASGITransport(app=catalog)
-    async with httpx.AsyncClient(
-        transport=transport, base_url="http://cratedigger.test", headers=ADMIN_HEADERS
-    ) as client:
+    async with admin_client(catalog) as client:
         yield client
 
 
@@ -488,10 +479,10 @@ async def test_track_detail_with_credits_release_label_spotify_and_chart_history
 
     # Collected: genre Top 100 (position 1), the overall Top 100 (reversed: 100), the chart, genre Top 100 again.
     chart_ids = chart_track_ids()
-    want = [("genre-top100:11", 1), ("top100", 100)]
+    want = [("genre-top-100-11", 1), ("top-100", 100)]
     if STAY_SEXY in chart_ids:
-        want.append(("chart:900123", chart_ids.index(STAY_SEXY) + 1))
-    want.append(("genre-top100:11", 1))
+        want.append(("chart-900123", chart_ids.index(STAY_SEXY) + 1))
+    want.append(("genre-top-100-11", 1))
     history = track["chart_history"]
     assert [(h["chart_key"], h["position"]) for h in history] == want
     times = [dt.datetime.fromisoformat(h["collected_at"]) for h in history]
@@ -505,13 +496,13 @@ async def test_track_detail_remixers_chart_positions_and_nulls(api: httpx.AsyncC
     assert [a["name"] for a in remixed["artists"]] == artist_names(RAW[REMIXED])
     genre_position = [t["id"] for t in genre_top100_tracks()].index(REMIXED) + 1
     history = [(h["chart_key"], h["position"]) for h in remixed["chart_history"]]
-    assert history[0] == ("genre-top100:11", genre_position)
-    assert history[1] == ("top100", 101 - genre_position)
+    assert history[0] == ("genre-top-100-11", genre_position)
+    assert history[1] == ("top-100", 101 - genre_position)
 
     chart_first = chart_track_ids()[0]
     charted = (await api.get(f"/tracks/{chart_first}")).json()
-    assert ("chart:900123", 1) in [(h["chart_key"], h["position"]) for h in charted["chart_history"]]
-    in_chart = next(h for h in charted["chart_history"] if h["chart_key"] == "chart:900123")
+    assert ("chart-900123", 1) in [(h["chart_key"], h["position"]) for h in charted["chart_history"]]
+    in_chart = next(h for h in charted["chart_history"] if h["chart_key"] == "chart-900123")
     assert in_chart["title"] == "Tech House Heat"
 
     blank = (await api.get(f"/tracks/{NULL_TRACK_ID}")).json()
