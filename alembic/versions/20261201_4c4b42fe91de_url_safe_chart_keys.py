@@ -2,7 +2,7 @@
 collected page's path on each chart snapshot
 
 Revision ID: 4c4b42fe91de
-Revises: 5c0a9e3d7b21
+Revises: 7d3e1f0a2b44
 Create Date: 2026-12-01 21:00:00
 
 """
@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "4c4b42fe91de"
-down_revision: str | Sequence[str] | None = "5c0a9e3d7b21"
+down_revision: str | Sequence[str] | None = "7d3e1f0a2b44"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
