@@ -28,6 +28,7 @@ from app.broker import runtime
 from app.config import Settings, get_settings
 from app.runtime import NOT_DURABLE_WARNING, Runtime
 from app.services.resources import Resources
+from app.web import install_dashboard
 
 logger = logging.getLogger("app")
 
@@ -79,6 +80,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.include_router(router_module.router)
     app.include_router(chart_routes.router)
 
+    install_dashboard(app)
     install_error_handlers(app)
     document_access(app)
     app.add_middleware(RequestSizeLimit, max_bytes=app.state.settings.max_request_bytes)
