@@ -2,6 +2,10 @@
    the page works without this script, it just does not move by itself. */
 "use strict";
 
+function utc(iso) {
+  return iso ? `${new Date(iso).toISOString().replace("T", " ").slice(0, 19)} UTC` : "—";
+}
+
 function followTask(section) {
   const bar = document.getElementById("task-progress");
   const state = document.getElementById("task-state");
@@ -20,6 +24,8 @@ function followTask(section) {
     message.textContent = `${progress.done}${progress.total ? ` of ${progress.total}` : ""}` +
       (progress.message ? ` · ${progress.message}` : "");
     document.getElementById("task-attempt").textContent = String(status.attempt);
+    document.getElementById("task-started").textContent = utc(status.started_at);
+    document.getElementById("task-finished").textContent = utc(status.finished_at);
     if (status.error) {
       error.textContent = `${status.error.type}: ${status.error.message}`;
       error.hidden = false;
