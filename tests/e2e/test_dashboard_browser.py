@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from playwright.sync_api import Browser, Page, expect
 
@@ -169,3 +170,29 @@ def test_movers_after_a_second_collection(page: Page) -> None:
     expect(page.locator("#movers-table tbody tr")).to_have_count(2)
     expect(page.locator("#movers-table .up")).to_contain_text("up 1")
     shot(page, "movers")
+
+
+def test_schedules_page_validates_crons_and_shows_the_next_run(site: Site) -> None:
+    """No browser needed: a cookie-keeping client against the deployed api (schedules live in Redis)."""
+    with httpx.Client(base_url=site.deployed.base, headers={"Origin": site.deployed.base}) as http:
+        login = http.get("/ui/login")
+        token = re.search(r'name="login_token" value="([^"]+)"', login.text)
+        assert token is not None
+        http.post(
+            "/ui/login", data={"login_token": token.group(1), "key": ADMIN_KEY, "next": "/ui/schedules"}
+        )
+        listed = http.get("/ui/schedules")
+        csrf = re.search(r'name="csrf_token" value="([^"]+)"', listed.text)
+        assert listed.status_code == 200 and csrf is not None
+        form = {"csrf_token": csrf.group(1), "kind": "collect", "genre": "tech-house", "timezone": "UTC"}
+        too_often = http.post("/ui/schedules", data={**form, "cron": "* * * * *"})
+        assert too_often.status_code == 422 and "SCHEDULE_MIN_INTERVAL_MINUTES" in too_often.text
+        nonsense = http.post("/ui/schedules", data={**form, "cron": "every day"})
+        assert nonsense.status_code == 422 and 'id="schedule-error"' in nonsense.text
+        added = http.post("/ui/schedules", data={**form, "cron": "0 6 * * *"}, follow_redirects=True)
+        assert added.status_code == 200 and "Tech House Top 100" in added.text
+        assert re.search(r"<td>\d{4}-\d\d-\d\d 06:00:00 UTC</td>", added.text)  # the next run
+        delete = re.search(r'action="(/ui/schedules/[^"]+/delete)"', added.text)
+        assert delete is not None
+        gone = http.post(delete.group(1), data={"csrf_token": csrf.group(1)}, follow_redirects=True)
+        assert gone.status_code == 200 and "No schedule yet." in gone.text

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import csv
+import datetime as dt
 import io
 import re
 from collections.abc import AsyncIterator
@@ -15,7 +16,7 @@ from fastapi import FastAPI
 from fastapi.routing import APIRoute
 
 from app.api.access import api_routes
-from app.db import api_keys
+from app.db import api_keys, dead_letters
 from app.db.api_keys import Scope
 from app.services.resources import Resources
 from tests.auth import ADMIN_KEY
@@ -214,3 +215,43 @@ async def test_manual_match_and_schedules_answer_in_the_apis_words(browser: http
     assert "Schedules need REDIS_URL" in schedules.text  # embedded mode has no scheduler
     health = await browser.get("/ui/health")
     assert health.status_code == 200 and "not durable" in health.text
+
+
+async def test_cancel_and_dead_letter_retry_from_the_pages(
+    embedded_app: FastAPI, browser: httpx.AsyncClient
+) -> None:
+    now = dt.datetime.now(dt.UTC)
+    async with embedded_app.state.resources.sessions.begin() as session:
+        await dead_letters.record(
+            session,
+            task_id="f" * 32,
+            task_name="collect_bp_tracks",
+            kwargs={"target": GENRE_TOP100_PATH, "max_pages": None},
+            error_type="PermanentSourceError",
+            error_message="Beatport answered 410",
+            traceback="Traceback: /srv/secret_path.py",
+            attempts=1,
+            first_failed_at=now,
+            last_failed_at=now,
+        )
+    await sign_in(browser, await make_key(embedded_app, "writer", Scope.write))
+    letters = await browser.get("/ui/dead-letters")
+    assert "Beatport answered 410" in letters.text and "secret_path" not in letters.text  # admins only
+    token = csrf_of(letters)
+    refused = await browser.post("/ui/dead-letters/1/retry", data={"csrf_token": token}, headers=SAME_SITE)
+    assert refused.status_code == 403 and "needs the admin scope" in refused.text
+
+    await sign_in(browser, ADMIN_KEY)
+    letters = await browser.get("/ui/dead-letters")
+    assert "secret_path" in letters.text
+    retried = await browser.post(
+        "/ui/dead-letters/1/retry", data={"csrf_token": csrf_of(letters)}, headers=SAME_SITE
+    )
+    assert retried.status_code == 303
+    task_page = retried.headers["location"]
+    await wait_for_success(browser, task_page)
+    finished = await browser.post(
+        f"{task_page}/cancel", data={"csrf_token": csrf_of(letters)}, headers=SAME_SITE
+    )
+    assert finished.status_code == 409 and "already ended (success)" in finished.text
+    assert "retried as" in (await browser.get("/ui/dead-letters")).text
