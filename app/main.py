@@ -80,8 +80,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.include_router(router_module.router)
     app.include_router(chart_routes.router)
 
-    install_dashboard(app)
     install_error_handlers(app)
+    install_dashboard(app)  # after the API's error handlers: its pages answer their refusals in HTML
     document_access(app)
     app.add_middleware(RequestSizeLimit, max_bytes=app.state.settings.max_request_bytes)
     origins = app.state.settings.cors_allow_origins

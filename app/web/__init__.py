@@ -6,8 +6,10 @@ from __future__ import annotations
 from urllib.parse import urlencode, urlsplit
 
 from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from app.web import (
     admin_pages,
@@ -19,6 +21,7 @@ from app.web import (
     track_pages,
 )
 from app.web.access import LOGIN_PATH, DashboardForbidden, LoginRequired
+from app.web.forms import refusal
 from app.web.session import install_secret
 from app.web.templating import STATIC_DIR, page
 
@@ -44,6 +47,25 @@ def install_dashboard(app: FastAPI) -> None:
     @app.exception_handler(DashboardForbidden)
     async def forbidden(request: Request, error: DashboardForbidden) -> Response:
         return page(request, "error.html", status_code=403, title="Not allowed", message=error.message)
+
+    for error_class in (RequestValidationError, StarletteHTTPException):
+        _pages_answer_in_html(app, error_class)
+
+
+def _pages_answer_in_html(app: FastAPI, error_class: type[Exception]) -> None:
+    """The API's handler answers JSON; under /ui/ the same refusal is a page (install after the API's)."""
+    api_handler = app.exception_handlers[error_class]
+
+    async def handler(request: Request, error: Exception) -> Response:
+        if not request.url.path.startswith("/ui/") or request.url.path.startswith("/ui/static/"):
+            answer: Response = await api_handler(request, error)  # type: ignore[misc]
+            return answer
+        status_code = getattr(error, "status_code", 422)
+        title = "Not found" if status_code == 404 else "Cannot show this"
+        message = "There is no such page." if status_code == 404 else refusal(error)
+        return page(request, "error.html", status_code=status_code, title=title, message=message)
+
+    app.add_exception_handler(error_class, handler)
 
 
 def _next_query(target: str) -> str:

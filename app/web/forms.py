@@ -8,6 +8,7 @@ from typing import Any
 from fastapi import HTTPException
 from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 
 def filled(fields: Mapping[str, str], names: Iterable[str], *, numbers: Iterable[str] = ()) -> dict[str, Any]:
@@ -38,7 +39,7 @@ def error_lines(errors: Iterable[Mapping[str, Any]]) -> list[str]:
 
 def refusal(error: Exception) -> str:
     """What the API would answer, as one sentence for the page."""
-    if isinstance(error, HTTPException):
+    if isinstance(error, HTTPException | StarletteHTTPException):
         detail = error.detail
         return detail if isinstance(detail, str) else "; ".join(error_lines(detail))
     if isinstance(error, ValidationError | RequestValidationError):

@@ -255,3 +255,14 @@ async def test_cancel_and_dead_letter_retry_from_the_pages(
     )
     assert finished.status_code == 409 and "already ended (success)" in finished.text
     assert "retried as" in (await browser.get("/ui/dead-letters")).text
+
+
+async def test_pages_answer_their_refusals_as_pages(browser: httpx.AsyncClient) -> None:
+    await sign_in(browser, ADMIN_KEY)
+    malformed = await browser.get("/ui/tracks/not-a-number")
+    assert malformed.status_code == 422 and malformed.headers["content-type"].startswith("text/html")
+    assert "track_id" in malformed.text
+    missing = await browser.get("/ui/nowhere")
+    assert missing.status_code == 404 and "There is no such page." in missing.text
+    api = await browser.get("/tracks/not-a-number")  # the API keeps its JSON
+    assert api.headers["content-type"] == "application/json"
