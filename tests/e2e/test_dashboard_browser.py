@@ -121,9 +121,13 @@ def collect(page: Page, url: str) -> None:
 
 def test_collect_follow_the_task_live_then_filter_and_export_tracks(page: Page, site: Site) -> None:
     sign_in(page)
-    collect(page, "https://www.beatport.com/shop/nothing")
+    page.goto("/ui/collect")
+    page.evaluate("window.formPageLoaded = true")
+    page.get_by_label("Beatport URL or path").fill("https://www.beatport.com/shop/nothing")
+    page.get_by_role("button", name="Collect").click()
     expect(page.locator("#collect-error")).to_contain_text("genre Top 100")  # the API's 422, inline
     expect(page.get_by_label("Beatport URL or path")).to_have_attribute("aria-invalid", "true")
+    assert page.evaluate("window.formPageLoaded") is True  # htmx swapped the form in place
     shot(page, "collect-refused")
 
     collect(page, TOP100_URL)
@@ -145,8 +149,11 @@ def test_collect_follow_the_task_live_then_filter_and_export_tracks(page: Page, 
     expect(rows).to_have_count(100)
     page.get_by_label("BPM min").fill("125")
     page.get_by_label("BPM max").fill("128")
+    page.evaluate("window.listLoaded = true")
     page.get_by_role("button", name="Apply filters").click()
     expect(page).to_have_url(re.compile(r"bpm_min=125&bpm_max=128"))  # htmx pushed the query
+    expect(page.locator("#track-total")).not_to_have_text("100 tracks")  # the filtered list is in
+    assert page.evaluate("window.listLoaded") is True  # swapped in place, no page load
     shown = {int(text) for text in rows.locator("td:first-child").all_inner_texts()}
     assert 0 < len(shown) < 100
     bpms = [int(text) for text in rows.locator("td:nth-child(5)").all_inner_texts()]
