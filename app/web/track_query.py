@@ -20,6 +20,13 @@ from app.web.forms import error_lines
 DEFAULT_PAGE_SIZE = 100
 PAGE_SIZES = (25, 50, 100, 250, 500)
 LISTING = ("sort", "order", "page", "page_size")
+LABELS = {
+    "bpm_min": "BPM min",
+    "bpm_max": "BPM max",
+    "isrc": "ISRC",
+    "enriched": "Matched on Spotify",
+    "match_score_lt": "Match score below",
+}
 
 
 @dataclass(frozen=True)
@@ -43,7 +50,7 @@ def _plain(annotation: Any) -> Any:
 def _input(name: str, value: str) -> FilterInput:
     field = TrackListQuery.model_fields[name]
     kind: Any = _plain(field.annotation)
-    label = name.replace("_", " ").capitalize().replace("Bpm", "BPM").replace("Isrc", "ISRC")
+    label = LABELS.get(name) or name.replace("_", " ").capitalize()
     if kind is bool:
         choices: tuple[tuple[str, str], ...] = (("", "any"), ("true", "yes"), ("false", "no"))
         return FilterInput(name, label, "choice", value, field.description, choices)
