@@ -16,6 +16,7 @@ from app.api import (
     health_routes,
     match_routes,
     schedule_routes,
+    task_event_routes,
     task_routes,
     track_routes,
 )
@@ -58,8 +59,9 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
             await current.close()
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
-    """Build the app; tests pass their own Settings (e.g. a fake Beatport's URL), processes use the environment."""
+def create_app(settings: Settings | None = None, *, task_runtime: Runtime | None = None) -> FastAPI:
+    """Build the app; tests pass their own Settings (e.g. a fake Beatport's URL), processes use the environment
+    and the one runtime `app.broker` built (a test listing statuses with a short TTL hands its own)."""
     app = FastAPI(
         title="Cratedigger",
         summary="Collects Beatport tracks and enriches them with Spotify data in durable background tasks.",
@@ -68,10 +70,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         dependencies=[Depends(refuse_unknown_query_parameters)],
     )
     app.state.settings = settings or get_settings()
-    app.state.runtime = runtime
+    app.state.runtime = task_runtime or runtime
     for router_module in (
         collect_routes,
         task_routes,
+        task_event_routes,  # after task_routes: /tasks/status/{task_id} is matched first
         health_routes,
         track_routes,
         match_routes,

@@ -12,8 +12,17 @@ from app.cli import migrate
 from app.config import Settings
 from app.main import create_app
 from tests.auth import ADMIN_KEY, admin_client
+from tests.conftest import migrated_database
 from tests.fakes.server import FakeHTTPServer, FakeResponse
 from tests.fixtures.beatport import GENRE_TOP100_HTML, GENRE_TOP100_PATH, load_text
+
+
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A fresh migrated database of each backend, shared by the module's tests (tests that must give the same
+    answers on SQLite and PostgreSQL)."""
+    with migrated_database(request.param, tmp_path_factory.mktemp("catalogue")) as url:
+        yield url
 
 
 @pytest.fixture
