@@ -17,6 +17,7 @@ from app.web import (
     chart_pages,
     collect_pages,
     review_pages,
+    task_list_page,
     task_pages,
     track_pages,
 )
@@ -25,7 +26,16 @@ from app.web.forms import refusal
 from app.web.session import install_secret
 from app.web.templating import STATIC_DIR, page
 
-PAGE_MODULES = (auth_pages, collect_pages, task_pages, track_pages, review_pages, chart_pages, admin_pages)
+PAGE_MODULES = (
+    auth_pages,
+    collect_pages,
+    task_list_page,
+    task_pages,
+    track_pages,
+    review_pages,
+    chart_pages,
+    admin_pages,
+)
 
 
 def install_dashboard(app: FastAPI) -> None:

@@ -3,20 +3,20 @@ letters with retry. Statuses come from the runtime's status store, as the API re
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections.abc import AsyncIterator
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Request, Response
-from fastapi.responses import RedirectResponse, StreamingResponse
+from fastapi.responses import RedirectResponse
+from fastapi.sse import EventSourceResponse, ServerSentEvent
 
 from app.api.deps import ResourcesDep, RuntimeDep, SessionDep
 from app.api.input_types import INT4_MAX
-from app.api.task_routes import TASK_ID_PATTERN
+from app.api.task_event_routes import task_events as api_task_events
+from app.api.task_routes import TASK_ID_PATTERN, KnownStatus
 from app.db import dead_letters
 from app.db.api_keys import Scope
-from app.runtime import Runtime
 from app.runtime.task_status import FINISHED_STATES, TaskStatus
 from app.tasks.admin import DeadLetterNotFoundError, TaskFinishedError, cancel_task, retry_dead_letter
 from app.web.access import PAGE, SignedIn, acting
@@ -117,36 +117,11 @@ async def retry(
     return RedirectResponse(f"/ui/tasks/{task_id}", status_code=303)
 
 
-EVENT_POLL_SECONDS = 0.25
-EVENT_KEEPALIVE_SECONDS = 15.0
-
-
-async def _status_events(request: Request, runtime: Runtime, task_id: str) -> AsyncIterator[str]:
-    """One `status` event per change of the task's status, the first at once; closed after the final state."""
-    last, quiet = "", 0.0
-    while not await request.is_disconnected():
-        status = await runtime.statuses.get(task_id)
-        if status is None:
-            return
-        current = status.model_dump_json()
-        if current != last:
-            last, quiet = current, 0.0
-            yield f"event: status\ndata: {current}\n\n"
-            if status.state in FINISHED_STATES:
-                return
-        elif quiet >= EVENT_KEEPALIVE_SECONDS:
-            quiet = 0.0
-            yield ": still running\n\n"  # a comment keeps proxies from closing a quiet stream
-        await asyncio.sleep(EVENT_POLL_SECONDS)
-        quiet += EVENT_POLL_SECONDS
-
-
-@router.get("/ui/tasks/{task_id}/events", dependencies=[PAGE])
-async def task_events(request: Request, task_id: TaskId, runtime: RuntimeDep) -> Response:
-    if await _status(runtime, task_id) is None:
-        return _not_found(request, task_id)
-    return StreamingResponse(
-        _status_events(request, runtime, task_id),
-        media_type="text/event-stream",
-        headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
-    )
+@router.get("/ui/tasks/{task_id}/events", dependencies=[PAGE], response_class=EventSourceResponse)
+async def task_events(
+    current: KnownStatus, request: Request, runtime: RuntimeDep
+) -> AsyncIterator[ServerSentEvent]:
+    """The API's event stream of the task (`GET /tasks/{id}/events`), for a signed-in browser: EventSource
+    cannot send an Authorization header."""
+    async for event in api_task_events(current, request, runtime):
+        yield event

@@ -135,8 +135,15 @@ def test_collect_follow_the_task_live_then_filter_and_export_tracks(page: Page, 
     page.evaluate("window.loadedOnce = true")  # gone if the page reloads
     bar = page.locator("#task-progress")
     expect(bar).to_have_attribute("value", "0")
+    task_list = page.context.new_page()
+    task_list.goto("/ui/tasks?state=running")
+    row = task_list.locator("#task-table tbody tr")
+    expect(row).to_have_count(1)
+    expect(row.locator('[data-field="state"]')).to_have_text("running")
     site.first_page_sent.set()
     expect(page.locator("#task-state")).to_have_text("success")
+    expect(row.locator('[data-field="state"]')).to_have_text("success")  # the list's row follows it too
+    expect(row.locator("progress")).to_have_attribute("value", "1")
     expect(bar).to_have_attribute("value", "1")
     assert page.evaluate("window.loadedOnce") is True  # it moved without a reload
     assert int(bar.get_attribute("data-updates") or 0) >= 1

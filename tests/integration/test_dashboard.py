@@ -131,7 +131,8 @@ async def test_cross_site_posts_are_refused(browser: httpx.AsyncClient) -> None:
     assert fetched.status_code == 403
     logout = await browser.post("/ui/logout", data={"csrf_token": "forged"}, headers=SAME_SITE)
     assert logout.status_code == 403  # logout is a form too
-    assert (await browser.get("/ui/collect")).status_code == 200  # none of those acted: still signed in
+    assert (await browser.get("/ui/tasks")).status_code == 200  # none of those acted: still signed in
+    assert "No task yet." in (await browser.get("/ui/tasks")).text
 
 
 async def test_a_read_key_sees_pages_and_its_forms_answer_403_in_words(
@@ -153,7 +154,7 @@ async def test_a_read_key_sees_pages_and_its_forms_answer_403_in_words(
 async def wait_for_success(browser: httpx.AsyncClient, task_page: str) -> str:
     for _ in range(600):
         page = await browser.get(task_page)
-        state = re.search(r'id="task-state" class="state state-(\w+)"', page.text)
+        state = re.search(r'id="task-state"[^>]*class="state state-(\w+)"', page.text)
         assert state is not None, page.text
         if state.group(1) in ("success", "failure", "cancelled"):
             assert state.group(1) == "success", page.text
@@ -176,6 +177,13 @@ async def test_collect_then_browse_filter_and_export(browser: httpx.AsyncClient)
     assert started.status_code == 303 and started.headers["location"].startswith("/ui/tasks/")
     finished = await wait_for_success(browser, started.headers["location"])
     assert "tracks_created" in finished
+
+    tasks = await browser.get("/ui/tasks", params={"state": "success"})
+    assert started.headers["location"] in tasks.text and "collect_bp_tracks" in tasks.text
+    running = await browser.get("/ui/tasks", params={"state": "running"})
+    assert "No task matches." in running.text
+    unknown_state = await browser.get("/ui/tasks", params={"state": "sleeping"})
+    assert unknown_state.status_code == 422 and "state: one of queued" in unknown_state.text
 
     listed = await browser.get("/ui/tracks")
     assert listed.text.count('<a href="/ui/tracks/') == 100 and ">100 tracks<" in listed.text
