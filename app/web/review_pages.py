@@ -1,13 +1,13 @@
-"""Match review: tracks whose Spotify match is missing or doubtful, each linking to its track page, where the
-manual match form is. Filters with `match_method`/`match_score_lt` where `GET /tracks` has them; without them,
-tracks not matched (`enriched=false`)."""
+"""Match review: tracks searched on Spotify without a match (`match_method=none`), or matched with a low score
+(`match_score_lt`), each linking to its track page, where the manual match form is."""
 
 from __future__ import annotations
+
+from typing import Literal
 
 from fastapi import APIRouter, Request, Response
 
 from app.api.deps import ResourcesDep, SessionDep
-from app.api.track_routes import FILTER_PARAMETERS
 from app.web.access import PAGE
 from app.web.track_pages import track_list_response
 from app.web.track_query import TrackForm
@@ -15,16 +15,17 @@ from app.web.track_query import TrackForm
 router = APIRouter(include_in_schema=False)
 
 LOW_SCORE = "0.8"
-NO_MATCH = {"match_method": "none"} if "match_method" in FILTER_PARAMETERS else {"enriched": "false"}
-LOW_SCORES = {"match_score_lt": LOW_SCORE} if "match_score_lt" in FILTER_PARAMETERS else None
+VIEWS = {"unmatched": {"match_method": "none"}, "low-score": {"match_score_lt": LOW_SCORE}}
 
 
 @router.get("/ui/review", dependencies=[PAGE])
 async def review_page(
-    request: Request, database: SessionDep, resources: ResourcesDep, show: str = "unmatched"
+    request: Request,
+    database: SessionDep,
+    resources: ResourcesDep,
+    show: Literal["unmatched", "low-score"] = "unmatched",
 ) -> Response:
-    preset = LOW_SCORES if show == "low-score" and LOW_SCORES else NO_MATCH
-    form = TrackForm.read(request.query_params, **preset)
+    form = TrackForm.read(request.query_params, **VIEWS[show])
     return await track_list_response(
         request,
         form,
@@ -33,7 +34,6 @@ async def review_page(
         template="review.html",
         title="Match review",
         action="/ui/review",
-        show=show if LOW_SCORES else "unmatched",
-        low_scores=LOW_SCORES is not None,
+        show=show,
         low_score=LOW_SCORE,
     )

@@ -14,10 +14,12 @@ import httpx
 import pytest
 from fastapi import FastAPI
 from fastapi.routing import APIRoute
+from sqlalchemy import update
 
 from app.api.access import api_routes
 from app.db import api_keys, dead_letters
 from app.db.api_keys import Scope
+from app.db.models import Track
 from app.services.resources import Resources
 from tests.auth import ADMIN_KEY
 from tests.fixtures.beatport import GENRE_TOP100_PATH
@@ -208,6 +210,34 @@ async def test_collect_then_browse_filter_and_export(browser: httpx.AsyncClient)
     assert chart.text.count('<td class="num">') == 100
     once = await browser.get("/ui/charts/genre-top-100-11/movers")
     assert once.status_code == 409 and "collected once" in once.text
+
+
+async def test_match_review_lists_unmatched_and_low_scores(
+    embedded_app: FastAPI, browser: httpx.AsyncClient
+) -> None:
+    await sign_in(browser, ADMIN_KEY)
+    token = csrf_of(await browser.get("/ui/collect"))
+    started = await browser.post(
+        "/ui/collect", data={"url": GENRE_TOP100_PATH, "csrf_token": token}, headers=SAME_SITE
+    )
+    await wait_for_success(browser, started.headers["location"])
+    unmatched, doubtful, *_ = (await browser.get("/ui/tracks")).text.split('<a href="/ui/tracks/')[1:3]
+    unmatched_id, doubtful_id = int(unmatched.split('"')[0]), int(doubtful.split('"')[0])
+    async with embedded_app.state.resources.sessions.begin() as session:
+        await session.execute(
+            update(Track).where(Track.id == unmatched_id).values(spotify_match_method="none")
+        )
+        await session.execute(
+            update(Track)
+            .where(Track.id == doubtful_id)
+            .values(spotify_match_method="search", spotify_match_score=0.55, spotify_id="0" * 22)
+        )
+    review = await browser.get("/ui/review")
+    assert set(re.findall(r'<a href="/ui/tracks/(\d+)">', review.text)) == {str(unmatched_id)}
+    low = await browser.get("/ui/review", params={"show": "low-score"})
+    assert set(re.findall(r'<a href="/ui/tracks/(\d+)">', low.text)) == {str(doubtful_id)}
+    track = await browser.get(f"/ui/tracks/{doubtful_id}")
+    assert 'id="spotify-method">search<' in track.text and "0.55" in track.text
 
 
 async def test_manual_match_and_schedules_answer_in_the_apis_words(browser: httpx.AsyncClient) -> None:
