@@ -29,6 +29,7 @@ from app.broker import runtime
 from app.config import Settings, get_settings
 from app.runtime import NOT_DURABLE_WARNING, Runtime
 from app.services.resources import Resources
+from app.web import install_dashboard
 
 logger = logging.getLogger("app")
 
@@ -83,6 +84,7 @@ def create_app(settings: Settings | None = None, *, task_runtime: Runtime | None
     app.include_router(chart_routes.router)
 
     install_error_handlers(app)
+    install_dashboard(app)  # after the API's error handlers: its pages answer their refusals in HTML
     document_access(app)
     app.add_middleware(RequestSizeLimit, max_bytes=app.state.settings.max_request_bytes)
     origins = app.state.settings.cors_allow_origins

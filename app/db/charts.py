@@ -312,3 +312,18 @@ async def _listed_before(
         {"keys": track_ids},
     )
     return set(rows.scalars())
+
+
+async def snapshot_entries(
+    session: AsyncSession, *, chart_key: str, snapshot_id: int | None = None
+) -> tuple[ChartSnapshotRead, list[tuple[int, ChartTrack]]]:
+    """One snapshot of the chart (default: the latest) and its tracks in chart order, as (position, track).
+    Raises UnknownChart or UnknownSnapshot."""
+    if snapshot_id is None:
+        snapshot = (await _newest(session, chart_key=chart_key, limit=1))[0]
+    else:
+        snapshot = await _snapshot(session, chart_key=chart_key, snapshot_id=snapshot_id)
+    tracks, positions = await _entries(session, snapshot_ids=(snapshot.id,))
+    listed = positions.get(snapshot.id, {})
+    ordered = sorted((position, tracks[track_id]) for track_id, position in listed.items())
+    return _snapshot_read(snapshot, listed), [(position, track) for position, track in ordered]
