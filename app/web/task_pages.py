@@ -30,6 +30,7 @@ RetrySession = Annotated[DashboardSession, acting(Scope.admin, "retrying a dead 
 TaskId = Annotated[str, Path(max_length=64)]
 DeadLetterId = Annotated[int, Path(ge=1, le=INT4_MAX)]
 DEAD_LETTERS_SHOWN = 100
+SUMMARY_COUNTS = 4
 
 
 def _not_found(request: Request, task_id: str) -> Response:
@@ -50,7 +51,16 @@ def task_view(status: TaskStatus) -> dict[str, object]:
         "total": status.progress.total if status.progress else None,
         "message": status.progress.message if status.progress else "",
         "error": f"{status.error.type}: {status.error.message}" if status.error else None,
+        "summary": _summary(status.result),
     }
+
+
+def _summary(result: object) -> str:
+    """A result's counts in a few words ("tracks seen 100 · tracks created 100"), for the task list."""
+    if not isinstance(result, dict):
+        return ""
+    counts = [(k, v) for k, v in result.items() if isinstance(v, int) and not isinstance(v, bool) and v]
+    return " · ".join(f"{name.replace('_', ' ')} {value}" for name, value in counts[:SUMMARY_COUNTS])
 
 
 @router.get("/ui/tasks/{task_id}", dependencies=[PAGE])

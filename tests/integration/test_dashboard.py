@@ -182,6 +182,7 @@ async def test_collect_then_browse_filter_and_export(browser: httpx.AsyncClient)
 
     tasks = await browser.get("/ui/tasks", params={"state": "success"})
     assert started.headers["location"] in tasks.text and "collect_bp_tracks" in tasks.text
+    assert "tracks seen 100 · tracks created 100" in tasks.text
     running = await browser.get("/ui/tasks", params={"state": "running"})
     assert "No task matches." in running.text
     unknown_state = await browser.get("/ui/tasks", params={"state": "sleeping"})
