@@ -11,11 +11,13 @@ from fastapi.middleware.cors import CORSMiddleware
 from taskiq_fastapi import populate_dependency_context
 
 from app.api import (
+    chart_routes,
     collect_routes,
     feed_routes,
     health_routes,
     match_routes,
     schedule_routes,
+    task_event_routes,
     task_routes,
     track_routes,
     watchlist_routes,
@@ -29,6 +31,7 @@ from app.broker import runtime
 from app.config import Settings, get_settings
 from app.runtime import NOT_DURABLE_WARNING, Runtime
 from app.services.resources import Resources
+from app.web import install_dashboard
 
 logger = logging.getLogger("app")
 
@@ -58,8 +61,9 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
             await current.close()
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
-    """Build the app; tests pass their own Settings (e.g. a fake Beatport's URL), processes use the environment."""
+def create_app(settings: Settings | None = None, *, task_runtime: Runtime | None = None) -> FastAPI:
+    """Build the app; tests pass their own Settings (e.g. a fake Beatport's URL), processes use the environment
+    and the one runtime `app.broker` built (a test listing statuses with a short TTL hands its own)."""
     app = FastAPI(
         title="Cratedigger",
         summary="Collects Beatport tracks and enriches them with Spotify data in durable background tasks.",
@@ -68,10 +72,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         dependencies=[Depends(refuse_unknown_query_parameters)],
     )
     app.state.settings = settings or get_settings()
-    app.state.runtime = runtime
+    app.state.runtime = task_runtime or runtime
     for router_module in (
         collect_routes,
         task_routes,
+        task_event_routes,  # after task_routes: /tasks/status/{task_id} is matched first
         health_routes,
         track_routes,
         match_routes,
@@ -80,8 +85,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         feed_routes,
     ):
         app.include_router(router_module.router)
+    app.include_router(chart_routes.router)
 
     install_error_handlers(app)
+    install_dashboard(app)  # after the API's error handlers: its pages answer their refusals in HTML
     document_access(app)
     app.add_middleware(RequestSizeLimit, max_bytes=app.state.settings.max_request_bytes)
     origins = app.state.settings.cors_allow_origins

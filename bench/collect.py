@@ -54,7 +54,7 @@ from tests.pg import PG_ADMIN_URL, scratch_database
 
 PAGE_PATH = "/genre/tech-house/11/top-100"
 PAGE_URL = f"https://www.beatport.com{PAGE_PATH}"
-CHART_KEY = "genre-top100:11"
+CHART_KEY = "genre-top-100-11"
 MAX_OFFSETS = 85  # top100_with_ids_offset keeps ids below 2**31 up to 84 * ID_OFFSET_STEP
 CLOCK_TICKS_PER_S = os.sysconf("SC_CLK_TCK")
 
@@ -125,6 +125,7 @@ async def ours(sessions: async_sessionmaker[AsyncSession], html: str) -> UpsertC
             session,
             chart_key=CHART_KEY,
             title=parsed.title,
+            path=PAGE_PATH,
             task_id=run_id,
             entries=[(pos, t.id) for pos, t in zip(parsed.positions, parsed.tracks, strict=True)],
         )

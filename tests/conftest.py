@@ -11,7 +11,7 @@ import fcntl
 import os
 import tempfile
 from collections.abc import AsyncIterator, Iterator
-from contextlib import AbstractContextManager
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import IO
 
@@ -34,6 +34,21 @@ REDIS_TEST_DB = 15
 def fresh_pg_database() -> AbstractContextManager[str]:
     """A fresh, migrated PostgreSQL database; dropped afterwards."""
     return scratch_database()
+
+
+@contextmanager
+def migrated_database(backend: str, directory: Path) -> Iterator[str]:
+    """A fresh, migrated database of `backend`: "sqlite" (a file in `directory`) or "postgresql" (dropped
+    afterwards)."""
+    if backend == "sqlite":
+        from app.cli import migrate
+
+        url = f"sqlite+aiosqlite:///{directory / 'catalog.db'}"
+        migrate(url)
+        yield url
+    else:
+        with fresh_pg_database() as url:
+            yield url
 
 
 _shared_redis_lock: IO[bytes] | None = None

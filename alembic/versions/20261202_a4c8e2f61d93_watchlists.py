@@ -1,7 +1,7 @@
 """watchlists: followed labels, artists and charts, and when each of their runs first stored a track
 
 Revision ID: a4c8e2f61d93
-Revises: 7d3e1f0a2b44
+Revises: 7a3f9c2d4e18
 Create Date: 2026-12-02 10:00:00
 
 """
@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "a4c8e2f61d93"
-down_revision: str | Sequence[str] | None = "7d3e1f0a2b44"
+down_revision: str | Sequence[str] | None = "7a3f9c2d4e18"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

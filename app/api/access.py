@@ -19,6 +19,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from app.api.deps import ResourcesDep, SettingsDep
 from app.db import api_keys
 from app.db.api_keys import Scope
+from app.services.resources import Resources
 
 ADMIN_KEY_NAME = "API_ADMIN_KEY"
 HOW_TO_GET_A_KEY = (
@@ -51,15 +52,21 @@ async def identify(request: Request, credentials: Credentials, resources: Resour
         if "authorization" in request.headers:
             raise _unauthorized(f"The Authorization header is not a Bearer key: {HOW_TO_GET_A_KEY}.")
         return None
-    secret = credentials.credentials
+    found = await caller_for_key(resources, credentials.credentials)
+    if found is None:
+        raise _unauthorized("Unknown or revoked API key.", invalid_token=True)
+    return found
+
+
+async def caller_for_key(resources: Resources, secret: str) -> Caller | None:
+    """Whose key this is: API_ADMIN_KEY, a stored key, or None (unknown or revoked). The dashboard's login
+    checks keys here too."""
     admin_key = resources.settings.api_admin_key
     if admin_key is not None and hmac.compare_digest(secret.encode(), admin_key.get_secret_value().encode()):
         return Caller(ADMIN_KEY_NAME, Scope.admin)
     async with resources.sessions() as session:
         found = await api_keys.scope_of(session, secret)
-    if found is None:
-        raise _unauthorized("Unknown or revoked API key.", invalid_token=True)
-    return Caller(*found)
+    return None if found is None else Caller(*found)
 
 
 CallerOrNone = Annotated[Caller | None, Depends(identify)]

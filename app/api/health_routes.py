@@ -4,13 +4,14 @@ import asyncio
 from collections.abc import Awaitable
 from typing import Any, Literal
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, PlainTextResponse
 from pydantic import BaseModel
 from sqlalchemy import text
 
 from app.api.access import METRICS, PublicCaller
 from app.api.deps import ResourcesDep, RuntimeDep
+from app.api.task_event_routes import open_streams
 from app.db.metrics import catalog_counts
 from app.runtime.worker_registry import WorkerRegistry
 
@@ -88,8 +89,9 @@ async def health(caller: PublicCaller, resources: ResourcesDep, runtime: Runtime
 
 
 @router.get("/metrics", response_class=PlainTextResponse, dependencies=[METRICS])
-async def metrics(resources: ResourcesDep, runtime: RuntimeDep) -> PlainTextResponse:
-    """Prometheus text: catalog size, queue depth, delayed and dead-lettered tasks, live workers."""
+async def metrics(request: Request, resources: ResourcesDep, runtime: RuntimeDep) -> PlainTextResponse:
+    """Prometheus text: catalog size, queue depth, delayed and dead-lettered tasks, live workers, open task event
+    streams."""
     lines: list[str] = []
 
     def gauge(name: str, value: float, help_text: str) -> None:
@@ -103,6 +105,11 @@ async def metrics(resources: ResourcesDep, runtime: RuntimeDep) -> PlainTextResp
         "cratedigger_tracks_spotify_checked", counts["checked"], "Tracks checked on Spotify (matched or not)."
     )
     gauge("cratedigger_dead_letters", counts["dead_letters"], "Tasks that failed for good.")
+    gauge(
+        "cratedigger_task_event_streams",
+        open_streams(request.app).count,
+        "Task event streams (GET /tasks/{id}/events) this API process is serving.",
+    )
     if runtime.workers is not None:
         depth = await runtime.workers.queue_depth()
         gauge("cratedigger_tasks_waiting", depth["waiting"], "Tasks in the stream not yet taken by a worker.")

@@ -20,6 +20,8 @@ from pydantic import (
     StringConstraints,
 )
 
+from app.runtime.task_status import IndexKey
+
 MAX_TEXT_CHARS = 200
 MAX_URL_CHARS = 2000
 INT4_MAX = 2**31 - 1  # INTEGER columns (dead letters)
@@ -60,7 +62,14 @@ def in_utc(value: dt.datetime) -> dt.datetime:
         raise ValueError("is out of range") from error
 
 
+def task_cursor(value: str) -> str:
+    """A `next_cursor` of `GET /tasks`, as it was handed out."""
+    IndexKey.from_cursor(value)
+    return value
+
+
 QueryText = Annotated[str, StringConstraints(min_length=1, max_length=MAX_TEXT_CHARS), AfterValidator(no_nul)]
+TaskCursor = Annotated[QueryText, AfterValidator(task_cursor)]
 BodyText = Annotated[
     StrictStr, StringConstraints(min_length=1, max_length=MAX_TEXT_CHARS), AfterValidator(no_nul)
 ]

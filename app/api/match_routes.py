@@ -49,7 +49,9 @@ def _unavailable(detail: str, retry_after: float | None) -> HTTPException:
     return HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, detail=detail, headers=headers)
 
 
-async def _decide(resources: Resources, *, track_id: int, spotify_id: str | None, locked_by: str) -> None:
+async def decide_match(
+    resources: Resources, *, track_id: int, spotify_id: str | None, locked_by: str
+) -> None:
     settings = resources.settings
     missing = settings.missing_spotify_settings()
     if spotify_id is not None and missing:
@@ -106,7 +108,7 @@ async def set_spotify_match(
 ) -> TrackDetailRead:
     """Set the track's Spotify match by hand (looked up on Spotify, with the enrichment's pacing and quota), or
     record with `null` that it is not on Spotify. Either is locked: no enrichment changes it, `force` included."""
-    await _decide(resources, track_id=track_id, spotify_id=body.spotify_id, locked_by=caller.name)
+    await decide_match(resources, track_id=track_id, spotify_id=body.spotify_id, locked_by=caller.name)
     found = await get_track(session, track_id)
     if found is None:
         raise _not_found(track_id)

@@ -57,3 +57,16 @@ def error_responses(*codes: int) -> dict[int | str, dict[str, Any]]:
 
 
 EVERY_ENDPOINT = error_responses(400, 413, 422, 503)
+
+
+def streaming_error_responses(*codes: int) -> dict[int | str, dict[str, Any]]:
+    """`error_responses` for an endpoint whose success is not JSON (an event stream): FastAPI would document a
+    `model` under the endpoint's own media type, so the JSON error bodies are spelled out. Covers the app's
+    own codes too, which it replaces for that endpoint."""
+    documented = error_responses(*sorted({*codes, 400, 413, 422, 503}))
+    for entry in documented.values():
+        model = entry.pop("model")
+        entry["content"] = {
+            "application/json": {"schema": {"$ref": f"#/components/schemas/{model.__name__}"}}
+        }
+    return documented

@@ -6,6 +6,7 @@ from typing import Annotated, Any
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field, StrictInt, model_validator
 
 from app.api.input_types import BeatportId, BodyText, BodyUrl, Flag, GenreId
+from app.runtime.task_status import TaskStatus
 from app.sources.beatport.targets import Target, genre_target, parse_target
 
 
@@ -87,3 +88,12 @@ class DeadLetterPage(BaseModel):
     items: list[DeadLetterOut]
     limit: int
     offset: int
+
+
+class TaskList(BaseModel):
+    """Recent tasks, newest first. `next_cursor` is null when nothing older is left; a page holds fewer than
+    `limit` tasks only at the end or when a filter matched few of the tasks one page may look at."""
+
+    items: list[TaskStatus]
+    limit: int
+    next_cursor: str | None

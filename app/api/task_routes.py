@@ -3,18 +3,19 @@ from __future__ import annotations
 import re
 from typing import Annotated
 
-from fastapi import APIRouter, HTTPException, Path, Query, Request, Response, status
+from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request, Response, status
 
 from app.api.access import ADMIN, READ, WRITE, ReadCaller
 from app.api.collect_routes import accepted
 from app.api.deps import ResourcesDep, RuntimeDep, SessionDep
-from app.api.input_types import INT4_MAX
+from app.api.input_types import INT4_MAX, QueryText, TaskCursor
 from app.api.responses import error_responses
-from app.api.schemas import DeadLetterOut, DeadLetterPage, TaskAccepted
+from app.api.schemas import DeadLetterOut, DeadLetterPage, TaskAccepted, TaskList
 from app.db import dead_letters
 from app.db.api_keys import Scope
 from app.runtime import Runtime
-from app.runtime.task_status import TaskStatus
+from app.runtime.recent_tasks import TaskFilter, recent_tasks
+from app.runtime.task_status import IndexKey, TaskState, TaskStatus
 from app.tasks.admin import DeadLetterNotFoundError, TaskFinishedError, cancel_task, retry_dead_letter
 
 router = APIRouter(prefix="/tasks", tags=["tasks"])
@@ -35,12 +36,42 @@ def _unknown(task_id: str, runtime: Runtime) -> HTTPException:
     )
 
 
-@router.get("/status/{task_id}", name="task_status", responses=error_responses(404), dependencies=[READ])
-async def task_status(task_id: str, runtime: RuntimeDep) -> TaskStatus:
-    """The task's state, progress, attempt, result or error. Statuses expire after TASK_RESULT_TTL_SECONDS."""
+async def known_status(task_id: str, runtime: RuntimeDep) -> TaskStatus:
+    """The task's current status; 404 for an unknown or expired one."""
     found = await runtime.statuses.get(task_id) if TASK_ID_PATTERN.match(task_id) else None
     if found is None:
         raise _unknown(task_id, runtime)
+    return found
+
+
+KnownStatus = Annotated[TaskStatus, Depends(known_status)]
+
+
+@router.get("", name="list_tasks", dependencies=[READ])
+async def list_tasks(
+    runtime: RuntimeDep,
+    state: Annotated[TaskState | None, Query()] = None,
+    task_name: Annotated[QueryText | None, Query()] = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    cursor: Annotated[TaskCursor | None, Query(description="`next_cursor` of the page before")] = None,
+) -> TaskList:
+    """Recent tasks, newest first (by enqueue time), in the shape of `GET /tasks/status/{task_id}`, kept as
+    long as their statuses (TASK_RESULT_TTL_SECONDS). Follow `next_cursor` until it is null: pages do not shift
+    while new tasks arrive. With `state` or `task_name`, one page looks at no more than 5,000 tasks, so it may
+    hold fewer than `limit` and still have a `next_cursor`."""
+    page = await recent_tasks(
+        runtime.statuses,
+        wanted=TaskFilter(state=state, task_name=task_name),
+        limit=limit,
+        after=IndexKey.from_cursor(cursor) if cursor is not None else None,
+    )
+    next_cursor = page.next_key.to_cursor() if page.next_key is not None else None
+    return TaskList(items=page.items, limit=limit, next_cursor=next_cursor)
+
+
+@router.get("/status/{task_id}", name="task_status", responses=error_responses(404), dependencies=[READ])
+async def task_status(found: KnownStatus) -> TaskStatus:
+    """The task's state, progress, attempt, result or error. Statuses expire after TASK_RESULT_TTL_SECONDS."""
     return found
 
 

@@ -7,12 +7,9 @@ queries live in app.db.track_queries, which returns the response models themselv
 
 from __future__ import annotations
 
-import csv
 import dataclasses
-import io
 import logging
 from collections.abc import AsyncIterator
-from decimal import Decimal
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, HTTPException, Path, Query, Response, status
@@ -25,10 +22,11 @@ from app.api.access import READ
 from app.api.deps import ResourcesDep, SessionDep
 from app.api.input_types import IsoDate, QueryText
 from app.api.responses import error_responses
-from app.db.read_models import TrackDetailRead, TrackPage, TrackRead
-from app.db.track_filters import MAX_ID, TrackFilters, TrackQueryError
+from app.db.read_models import TrackDetailRead, TrackPage
+from app.db.track_export import CSV_COLUMNS, export_lines
+from app.db.track_filters import MAX_ID, MatchMethod, TrackFilters, TrackQueryError
 from app.db.track_paging import SortField, SortOrder, TrackSort
-from app.db.track_queries import get_track, iter_tracks, list_tracks
+from app.db.track_queries import get_track, list_tracks
 from app.services.resources import Resources
 
 logger = logging.getLogger(__name__)
@@ -38,32 +36,6 @@ router = APIRouter(prefix="/tracks", tags=["tracks"])
 MAX_PAGE_SIZE = 500
 MAX_PAGE = 1_000_000  # page × page size must stay an offset the database can take
 CSV_FILENAME = "cratedigger-tracks.csv"
-CSV_COLUMNS = (
-    "id",
-    "name",
-    "mix_name",
-    "artists",
-    "remixers",
-    "label",
-    "release",
-    "genre",
-    "sub_genre",
-    "bpm",
-    "key",
-    "camelot",
-    "isrc",
-    "catalog_number",
-    "length_ms",
-    "publish_date",
-    "new_release_date",
-    "price",
-    "currency",
-    "explicit",
-    "sample_url",
-    "beatport_url",
-    "spotify_id",
-    "spotify_url",
-)
 
 FILTER_PARAMETERS = tuple(field.name for field in dataclasses.fields(TrackFilters))  # named alike here
 
@@ -83,6 +55,12 @@ class TrackListQuery(BaseModel):
     enriched: bool | None = Field(None, description="true: matched on Spotify; false: not (yet) matched")
     published_from: IsoDate | None = Field(None, description="publish date, inclusive (YYYY-MM-DD)")
     published_to: IsoDate | None = Field(None, description="publish date, inclusive (YYYY-MM-DD)")
+    match_method: MatchMethod | None = Field(
+        None, description="how Spotify was matched: isrc, search, manual, or none (searched, no match)"
+    )
+    match_score_lt: float | None = Field(
+        None, ge=0, le=1, allow_inf_nan=False, description="Spotify match score below this (0-1)"
+    )
     sort: SortField = "id"
     order: SortOrder = "asc"
     page: int | None = Field(
@@ -153,85 +131,39 @@ async def track(track_id: Annotated[int, Path(ge=1, le=MAX_ID)], session: Sessio
 # ---- CSV -----------------------------------------------------------------------------------------------
 
 
-FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
-
-
-def _cell(value: Any) -> Any:
-    """Text from Beatport can start with '=' or '@': quote it so spreadsheets never run it as a formula."""
-    if isinstance(value, str) and value.startswith(FORMULA_PREFIXES):
-        return "'" + value
-    return value
-
-
-def _csv_row(track: TrackRead) -> list[Any]:
-    return [_cell(value) for value in _csv_values(track)]
-
-
-def _csv_values(track: TrackRead) -> list[Any]:
-    price = Decimal(track.price_cents).scaleb(-2) if track.price_cents is not None else None
-    return [
-        track.id,
-        track.name,
-        track.mix_name,
-        ", ".join(a.name for a in track.artists),
-        ", ".join(a.name for a in track.remixers),
-        track.label.name if track.label else None,
-        track.release.name if track.release else None,
-        track.genre.name if track.genre else None,
-        track.sub_genre.name if track.sub_genre else None,
-        track.bpm,
-        track.key_name,
-        track.camelot,
-        track.isrc,
-        track.catalog_number,
-        track.length_ms,
-        track.publish_date.isoformat() if track.publish_date else None,
-        track.new_release_date.isoformat() if track.new_release_date else None,
-        f"{price:.2f}" if price is not None else None,
-        track.price_currency,
-        "" if track.is_explicit is None else str(track.is_explicit).lower(),
-        track.sample_url,
-        f"https://www.beatport.com/track/{track.slug or '_'}/{track.id}",
-        track.spotify_id,
-        track.spotify_url,
-    ]
-
-
 async def _csv_export(resources: Resources, filters: TrackFilters, sort: TrackSort) -> StreamingResponse:
     """The first batch is read before the response starts, so a database that is away answers 503, not a
     200 cut short. The session is opened here, not taken from the request's dependencies, so it lives exactly
-    as long as the stream."""
+    as long as the stream (its transaction holds the export's cursor)."""
     session = resources.sessions()
-    batches = aiter(iter_tracks(session, filters=filters, sort=sort))
+    batches = aiter(export_lines(session, filters=filters, sort=sort))
     try:
         first = await anext(batches, None)
     except BaseException:
         await session.close()
         raise
     return StreamingResponse(
-        _csv_lines(session, batches, first),
+        _csv_chunks(session, batches, first),
         media_type="text/csv; charset=utf-8",
         headers={"Content-Disposition": f"attachment; filename={CSV_FILENAME}"},
     )
 
 
-async def _csv_lines(
-    session: AsyncSession, batches: AsyncIterator[list[TrackRead]], first: list[TrackRead] | None
+CSV_HEADER = ",".join(CSV_COLUMNS) + "\r\n"
+
+
+async def _csv_chunks(
+    session: AsyncSession, batches: AsyncIterator[list[str]], first: list[str] | None
 ) -> AsyncIterator[str]:
-    """Header, then one chunk per batch of the repository's iterator: memory stays at one batch."""
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\r\n")
-    writer.writerow(CSV_COLUMNS)
-    yield buffer.getvalue()
+    """The header, then one chunk per batch of lines (the database wrote them)."""
+    yield CSV_HEADER
     rows = 0
     batch, first = first, None  # only `batch` holds a batch: one is alive at a time
     try:
         while batch is not None:
-            buffer.seek(0)
-            buffer.truncate()
-            writer.writerows(_csv_row(track) for track in batch)
             rows += len(batch)
-            yield buffer.getvalue()
+            batch.append("")  # the last line's break
+            yield "\r\n".join(batch)
             batch = await anext(batches, None)
     finally:
         await session.close()

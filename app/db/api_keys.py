@@ -79,3 +79,12 @@ async def scope_of(session: AsyncSession, secret: str) -> tuple[str, Scope] | No
         )
         await session.commit()
     return key.name, Scope[key.scope]
+
+
+async def key_hash_of(session: AsyncSession, *, name: str) -> tuple[str, Scope] | None:
+    """The stored hash and scope of the key named so (None: revoked or never made); a dashboard session names
+    its key and is checked against this on every request."""
+    row = (
+        await session.execute(select(ApiKey.key_hash, ApiKey.scope).where(ApiKey.name == name))
+    ).one_or_none()
+    return None if row is None else (row.key_hash, Scope[row.scope])

@@ -179,6 +179,7 @@ async def record_chart_entries(
     *,
     chart_key: str,
     title: str | None,
+    path: str,
     task_id: str,
     entries: Sequence[tuple[int, int]],
     now: dt.datetime | None = None,
@@ -193,7 +194,7 @@ async def record_chart_entries(
     snapshot_id: int = (
         await session.execute(
             _snapshot_stmt(_dialect(session)),
-            {"chart_key": chart_key, "title": title, "task_id": task_id, "collected_at": now},
+            {"chart_key": chart_key, "title": title, "path": path, "task_id": task_id, "collected_at": now},
         )
     ).scalar_one()
     await insert_rows(

@@ -18,10 +18,12 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    func,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.db.base import Base, UTCDateTime, utcnow
+from app.db.sort_keys import sort_key
 
 BeatportId = BigInteger().with_variant(Integer(), "sqlite")  # SQLite only autoincrements INTEGER
 
@@ -82,19 +84,17 @@ class Track(Base):
     name: Mapped[str] = mapped_column(String(500))
     mix_name: Mapped[str | None] = mapped_column(String(500))
     slug: Mapped[str | None] = mapped_column(String(500))
-    bpm: Mapped[int | None] = mapped_column(Integer, index=True)
+    bpm: Mapped[int | None] = mapped_column(Integer)
     key_name: Mapped[str | None] = mapped_column(String(32))
-    camelot: Mapped[str | None] = mapped_column(String(3), index=True)
-    genre_id: Mapped[int | None] = mapped_column(ForeignKey("genres.id"), index=True)
+    camelot: Mapped[str | None] = mapped_column(String(3))
+    genre_id: Mapped[int | None] = mapped_column(ForeignKey("genres.id"))
     sub_genre_id: Mapped[int | None] = mapped_column(ForeignKey("sub_genres.id"))
     release_id: Mapped[int | None] = mapped_column(ForeignKey("releases.id"), index=True)
-    label_id: Mapped[int | None] = mapped_column(
-        ForeignKey("labels.id"), index=True
-    )  # release.label, kept for filters
+    label_id: Mapped[int | None] = mapped_column(ForeignKey("labels.id"))  # release.label, kept for filters
     isrc: Mapped[str | None] = mapped_column(String(15), index=True)
     catalog_number: Mapped[str | None] = mapped_column(String(100))
     length_ms: Mapped[int | None] = mapped_column(Integer)
-    publish_date: Mapped[dt.date | None] = mapped_column(Date, index=True)
+    publish_date: Mapped[dt.date | None] = mapped_column(Date)
     new_release_date: Mapped[dt.date | None] = mapped_column(Date)
     sample_url: Mapped[str | None] = mapped_column(Text)
     is_explicit: Mapped[bool | None] = mapped_column(Boolean)
@@ -161,6 +161,8 @@ class ChartSnapshot(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     chart_key: Mapped[str] = mapped_column(String(100), index=True)
     title: Mapped[str | None] = mapped_column(String(500))
+    # The page collected (Target.path(): the chart's slug included); null for snapshots stored before it was kept.
+    path: Mapped[str | None] = mapped_column(String(500))
     # A redelivered task reuses its snapshot instead of writing a second one.
     task_id: Mapped[str] = mapped_column(String(64))
     collected_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
@@ -196,6 +198,57 @@ class DeadLetter(Base):
 
 
 Index("ix_chart_snapshots_key_collected", ChartSnapshot.chart_key, ChartSnapshot.collected_at)
+
+# The track list's sorts, one index per order where NULLs must come last both ways (app.db.sort_keys).
+_tracks = Track.__table__.c
+Index(
+    "ix_tracks_sort_publish_date_asc",
+    *sort_key(_tracks.publish_date, _tracks.id, nullable=True, descending=False),
+)
+Index(
+    "ix_tracks_sort_publish_date_desc",
+    *sort_key(_tracks.publish_date, _tracks.id, nullable=True, descending=True),
+)
+Index("ix_tracks_sort_bpm_asc", *sort_key(_tracks.bpm, _tracks.id, nullable=True, descending=False))
+Index("ix_tracks_sort_bpm_desc", *sort_key(_tracks.bpm, _tracks.id, nullable=True, descending=True))
+Index("ix_tracks_sort_name", *sort_key(_tracks.name, _tracks.id, nullable=False, descending=False))
+Index(
+    "ix_tracks_sort_created_at", *sort_key(_tracks.created_at, _tracks.id, nullable=False, descending=False)
+)
+# Filters with the id beside them: "filter = x, by id" (the default list) is an ordered index range, and a
+# range filter's ids are read from the index alone, then sorted (no visit to each matching row). Ranges of
+# bpm and publish_date use the descending sort indexes above (app.db.track_filters).
+Index("ix_tracks_genre_by_id", _tracks.genre_id, _tracks.id)
+Index("ix_tracks_label_by_id", _tracks.label_id, _tracks.id)
+Index("ix_tracks_camelot_by_id", _tracks.camelot, _tracks.id)
+# Match review: rows without a match method or score are left out, so collecting costs nothing here.
+Index(
+    "ix_tracks_match_method_by_id",
+    _tracks.spotify_match_method,
+    _tracks.id,
+    postgresql_where=_tracks.spotify_match_method.is_not(None),
+    sqlite_where=_tracks.spotify_match_method.is_not(None),
+)
+Index(
+    "ix_tracks_match_score_by_id",
+    _tracks.spotify_match_score,
+    _tracks.id,
+    postgresql_where=_tracks.spotify_match_score.is_not(None),
+    sqlite_where=_tracks.spotify_match_score.is_not(None),
+)
+# Name substring filters (`LIKE '%…%'` on lower(name)): trigram indexes, PostgreSQL only (pg_trgm).
+Index(
+    "ix_labels_name_trgm",
+    func.lower(Label.name).label("lower_name"),
+    postgresql_using="gin",
+    postgresql_ops={"lower_name": "gin_trgm_ops"},
+).ddl_if(dialect="postgresql")
+Index(
+    "ix_artists_name_trgm",
+    func.lower(Artist.name).label("lower_name"),
+    postgresql_using="gin",
+    postgresql_ops={"lower_name": "gin_trgm_ops"},
+).ddl_if(dialect="postgresql")
 
 
 class CollectionPage(Base):

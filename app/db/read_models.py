@@ -142,7 +142,14 @@ class TrackDetailRead(TrackBase):
 class Paging(BaseModel):
     page: int | None = Field(description="page number; null when paging with a cursor")
     page_size: int
-    total: int = Field(description="tracks matching the filters")
+    total: int | None = Field(
+        description="tracks matching the filters, counted up to 10,000 (see total_exact); null on cursor pages, "
+        "which count nothing"
+    )
+    total_exact: bool = Field(
+        description="true: total is the exact number of matching tracks; false: more than total match (a "
+        "count stops at 10,000, so deep lists never count every row), or a cursor page (total is null)"
+    )
     has_more: bool
     next_cursor: str | None = Field(description="pass as `cursor` for the next page (same sort and order)")
     sort: str

@@ -6,11 +6,12 @@ import datetime as dt
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal, get_args
 
-from sqlalchemy import ColumnElement, func, or_, select
+from sqlalchemy import ColumnElement, and_, func, or_, select
 
 from app.db.models import Artist, Genre, Label, Track, TrackArtist
+from app.db.sort_keys import has_value
 
 _T = Track.__table__
 _TA = TrackArtist.__table__
@@ -34,6 +35,15 @@ _CAMELOT = re.compile(r"^(1[0-2]|[1-9])([AB])$", re.I)
 _KEY_NAME = re.compile(r"^([A-G])([b#♭♯]?)\s*(major|minor|maj|min)$", re.I)
 # Beatport spells black keys with flats ("Gb Minor"); accept the sharp spelling too.
 _SHARP_TO_FLAT = {"C#": "Db", "D#": "Eb", "F#": "Gb", "G#": "Ab", "A#": "Bb"}
+# The Camelot wheel: each key name, as Beatport spells it, and its code.
+CAMELOT_OF_KEY = {
+    f"{note} {mode}": f"{number}{letter}"
+    for mode, letter, notes in (
+        ("Minor", "A", ("Ab", "Eb", "Bb", "F", "C", "G", "D", "A", "E", "B", "Gb", "Db")),
+        ("Major", "B", ("B", "Gb", "Db", "Ab", "Eb", "Bb", "F", "C", "G", "D", "A", "E")),
+    )
+    for number, note in enumerate(notes, start=1)
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,6 +70,9 @@ def parse_key(value: str) -> KeyFilter:
     )
 
 
+MatchMethod = Literal["isrc", "search", "manual", "none"]
+MATCH_METHODS: tuple[str, ...] = get_args(MatchMethod)
+
 _TEXT_FILTERS = ("genre", "label", "artist", "isrc", "key")
 _ID_FILTERS = ("genre", "label", "artist")  # all digits: a Beatport id
 
@@ -71,7 +84,8 @@ class TrackFilters:
     `genre`, `label` and `artist` that are all digits are Beatport ids; otherwise `genre` is a slug or name
     (case-insensitive) and `label`/`artist` a case-insensitive name substring. `artist` matches artists and
     remixers. `key` is a Camelot code or key name. `enriched`: whether the track has a Spotify match.
-    Dates are inclusive.
+    Dates are inclusive. `match_method`: how the Spotify match was made (`none`: searched, nothing matched);
+    `match_score_lt`: matches scored below this (tracks without a score never qualify).
     """
 
     genre: str | None = None
@@ -84,6 +98,8 @@ class TrackFilters:
     enriched: bool | None = None
     published_from: dt.date | None = None
     published_to: dt.date | None = None
+    match_method: MatchMethod | None = None
+    match_score_lt: float | None = None
 
     def __post_init__(self) -> None:
         for name in _TEXT_FILTERS:
@@ -103,6 +119,10 @@ class TrackFilters:
             )
         if self.key is not None:
             parse_key(self.key)
+        if self.match_method is not None and self.match_method not in MATCH_METHODS:
+            raise TrackQueryError("match_method", f"match_method must be one of {', '.join(MATCH_METHODS)}")
+        if self.match_score_lt is not None and not 0 <= self.match_score_lt <= 1:
+            raise TrackQueryError("match_score_lt", "match_score_lt must be between 0 and 1")
 
     def conditions(self) -> list[ColumnElement[bool]]:
         return [
@@ -155,10 +175,14 @@ def _artist(value: str) -> ColumnElement[bool]:
 
 
 def _key(value: str) -> ColumnElement[bool]:
+    """A key name is matched through its Camelot code, which is indexed (Beatport gives both for every key);
+    a spelling off the wheel ("Cb Major") by name."""
     key = parse_key(value)
-    if key.camelot is not None:
-        return _T.c.camelot == key.camelot
-    return func.lower(_T.c.key_name) == (key.key_name or "").lower()
+    name = key.key_name or ""
+    camelot = key.camelot or CAMELOT_OF_KEY.get(name)
+    if camelot is not None:
+        return _T.c.camelot == camelot
+    return func.lower(_T.c.key_name) == name.lower()
 
 
 def _enriched(enriched: bool) -> ColumnElement[bool]:
@@ -172,16 +196,19 @@ def _contains(column: Any, text: str) -> ColumnElement[bool]:
     return condition
 
 
-# One condition per given filter, in this order.
+# One condition per given filter, in this order. Ranges on bpm and publish_date also say "has a value", which
+# they imply, so that the descending sort index (led by that flag) serves them (app.db.sort_keys).
 _CONDITIONS: dict[str, Callable[[Any], ColumnElement[bool]]] = {
     "genre": _genre,
     "label": _label,
     "artist": _artist,
-    "bpm_min": lambda bpm: _T.c.bpm >= bpm,
-    "bpm_max": lambda bpm: _T.c.bpm <= bpm,
+    "bpm_min": lambda bpm: and_(has_value(_T.c.bpm), _T.c.bpm >= bpm),
+    "bpm_max": lambda bpm: and_(has_value(_T.c.bpm), _T.c.bpm <= bpm),
     "key": _key,
     "isrc": lambda isrc: _T.c.isrc == re.sub(r"[\s-]", "", isrc).upper(),
     "enriched": _enriched,
-    "published_from": lambda day: _T.c.publish_date >= day,
-    "published_to": lambda day: _T.c.publish_date <= day,
+    "published_from": lambda day: and_(has_value(_T.c.publish_date), _T.c.publish_date >= day),
+    "published_to": lambda day: and_(has_value(_T.c.publish_date), _T.c.publish_date <= day),
+    "match_method": lambda method: _T.c.spotify_match_method == method,
+    "match_score_lt": lambda score: _T.c.spotify_match_score < score,
 }

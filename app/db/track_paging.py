@@ -2,7 +2,8 @@
 
 Ordering is always total: the sort column, then the track id as tie-breaker in the same direction, with
 NULLs last in both directions. That makes offset paging repeatable and lets keyset cursors resume exactly
-after the last row seen, even while new tracks are being collected.
+after the last row seen, even while new tracks are being collected. Each sort and order is one index scan
+(the keys are app.db.sort_keys', shared with the indexes), and a cursor is where that scan starts.
 """
 
 from __future__ import annotations
@@ -14,9 +15,10 @@ import json
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from sqlalchemy import ColumnElement, and_, or_
+from sqlalchemy import Boolean, ColumnElement, and_, literal, tuple_
 
 from app.db.models import Track
+from app.db.sort_keys import sort_key
 from app.db.track_filters import MAX_ID, TrackQueryError
 
 _T = Track.__table__
@@ -40,29 +42,36 @@ class TrackSort:
     def descending(self) -> bool:
         return self.order == "desc"
 
-    def order_by(self) -> list[Any]:
+    def key(self) -> tuple[ColumnElement[Any], ...]:
+        """The row value this sort orders by, as its index holds it (app.db.sort_keys)."""
+        if self.field == "id":
+            return (_T.c.id,)
         column = _SORT_COLUMNS[self.field]
-        keys: list[Any] = []
-        if self.field in _NULLABLE_SORTS:
-            keys.append(column.is_(None))  # false < true: NULLs last in both directions
-        if self.field != "id":
-            keys.append(column.desc() if self.descending else column.asc())
-        keys.append(_T.c.id.desc() if self.descending else _T.c.id.asc())
-        return keys
+        return sort_key(column, _T.c.id, nullable=self.field in _NULLABLE_SORTS, descending=self.descending)
+
+    def order_by(self) -> list[Any]:
+        """The key, ascending or descending: an index scan forwards or backwards."""
+        return [part.desc() if self.descending else part.asc() for part in self.key()]
 
     def after(self, position: CursorPosition) -> ColumnElement[bool]:
-        """Rows strictly after `position` in this order."""
-        column = _SORT_COLUMNS[self.field]
-        id_after = _T.c.id < position.id if self.descending else _T.c.id > position.id
+        """Rows strictly after `position` in this order: a row-value comparison with the sort key, where the
+        index scan starts (each part written as the index holds it, so the scan can start there)."""
         if self.field == "id":
-            return id_after
-        if position.value is None:  # already in the NULL tail: only the id decides
-            return and_(column.is_(None), id_after)
-        beyond = column < position.value if self.descending else column > position.value
-        condition = or_(beyond, and_(column == position.value, id_after))
-        if self.field in _NULLABLE_SORTS:
-            condition = or_(column.is_(None), condition)
-        return condition
+            return _T.c.id < position.id if self.descending else _T.c.id > position.id
+        column = _SORT_COLUMNS[self.field]
+        key = self.key()
+        if position.value is None:  # in the NULL tail, which the flag marks: only the id decides
+            id_after = _T.c.id < position.id if self.descending else _T.c.id > position.id
+            # `<` / `>` on the flag, because PostgreSQL rewrites `(x IS NOT NULL) = false` to `x IS NULL`, which
+            # no longer matches the index expression; and no `x IS NULL` beside it, which the planner would
+            # count as a second condition and underestimate the rows left (then sort instead of using the index).
+            outside = literal(self.descending, Boolean())  # the flag's value for rows with a value
+            return and_(key[0] < outside if self.descending else key[0] > outside, id_after)
+        values = [literal(position.value, column.type), literal(position.id, _T.c.id.type)]
+        if len(key) == 3:  # led by the NULL flag: the position has a value, so its flag says "not NULL"
+            values.insert(0, literal(self.descending, Boolean()))
+        bound = tuple_(*values)
+        return tuple_(*key) < bound if self.descending else tuple_(*key) > bound
 
     def position_of(self, track: Any) -> CursorPosition:
         """The position of `track` (anything with the sort field and `id` as attributes) in this sort."""

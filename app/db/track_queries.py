@@ -1,5 +1,5 @@
-"""Track repository, read side: filtered, sorted, paged track lists; one track with everything known about it;
-and a batched iterator for exports. Works on SQLite and PostgreSQL.
+"""Track repository, read side: filtered, sorted, paged track lists and one track with everything known about
+it (exports: app.db.track_export). Works on SQLite and PostgreSQL.
 
 Results are the read models of app.db.read_models (no ORM objects leave this module), so callers never
 trigger lazy loads.
@@ -8,10 +8,10 @@ trigger lazy loads.
 from __future__ import annotations
 
 import functools
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import Sequence
 from typing import Any, TypeVar
 
-from sqlalchemy import Row, Select, func, select
+from sqlalchemy import Row, Select, func, literal_column, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import joinedload, selectinload
 
@@ -19,46 +19,40 @@ from app.db.models import (
     Artist,
     ChartEntry,
     ChartSnapshot,
-    Genre,
-    Label,
     Release,
-    SubGenre,
     Track,
     TrackArtist,
 )
 from app.db.read_models import NamedRef, Paging, ReleaseRef, TrackDetailRead, TrackPage, TrackRead
 from app.db.track_filters import TrackFilters
 from app.db.track_paging import CursorPosition, PageRequest, TrackSort
+from app.db.track_tables import (
+    ARTISTS,
+    CREDITS,
+    GENRE,
+    LABEL,
+    RELEASE,
+    SUB_GENRE,
+    TRACKS,
+    TRACKS_WITH_REFERENCES,
+)
 from app.db.upsert import in_keys
 
-EXPORT_BATCH_SIZE = 1000
+COUNT_LIMIT = 10_000  # offset pages count matching tracks up to this; more is "more than 10,000"
 
-# Core tables (not ORM attributes) on the list side: rows come back as plain tuples, without ORM loading.
-_T = Track.__table__
-_TA = TrackArtist.__table__
-_AT = Artist.__table__
-_G = Genre.__table__.alias("g")
-_SG = SubGenre.__table__.alias("sg")
-_L = Label.__table__.alias("l")
-_R = Release.__table__.alias("r")
+_T, _TA, _AT = TRACKS, CREDITS, ARTISTS
+_G, _SG, _L, _R = GENRE, SUB_GENRE, LABEL, RELEASE
 
 # A list row selects what the read models declare: the TrackRead fields stored on the tracks table, in the
 # model's order, then each reference's fields as `<kind>_<field>`.
 _TRACK_FIELDS = tuple(name for name in TrackRead.model_fields if name in _T.c)
-_LIST_SELECT = (
-    select(
-        *(_T.c[name] for name in _TRACK_FIELDS),
-        *(_G.c[name].label(f"genre_{name}") for name in NamedRef.model_fields),
-        *(_SG.c[name].label(f"sub_genre_{name}") for name in NamedRef.model_fields),
-        *(_L.c[name].label(f"label_{name}") for name in NamedRef.model_fields),
-        *(_R.c[name].label(f"release_{name}") for name in ReleaseRef.model_fields),
-    )
-    .select_from(_T)
-    .outerjoin(_G, _G.c.id == _T.c.genre_id)
-    .outerjoin(_SG, _SG.c.id == _T.c.sub_genre_id)
-    .outerjoin(_L, _L.c.id == _T.c.label_id)
-    .outerjoin(_R, _R.c.id == _T.c.release_id)
-)
+_LIST_SELECT = select(
+    *(_T.c[name] for name in _TRACK_FIELDS),
+    *(_G.c[name].label(f"genre_{name}") for name in NamedRef.model_fields),
+    *(_SG.c[name].label(f"sub_genre_{name}") for name in NamedRef.model_fields),
+    *(_L.c[name].label(f"label_{name}") for name in NamedRef.model_fields),
+    *(_R.c[name].label(f"release_{name}") for name in ReleaseRef.model_fields),
+).select_from(TRACKS_WITH_REFERENCES)
 
 RefT = TypeVar("RefT", bound=NamedRef)
 Credits = tuple[list[NamedRef], list[NamedRef]]  # (artists, remixers) of one track, in credited order
@@ -119,6 +113,23 @@ def _shared(cache: dict[int, RefT], kind: str, model: type[RefT], row: Row[Any])
     return ref
 
 
+def _page_stmt(
+    *, filters: TrackFilters, sort: TrackSort, limit: int, offset: int, after: CursorPosition | None
+) -> Select[Any]:
+    """The page's track ids first (tracks alone: one index scan in the sort's order, stopped by the LIMIT), then
+    their genres, labels and releases. Joined before the LIMIT, a plan made from a low row estimate (a cursor
+    near the end of a sort, where PostgreSQL judges a row comparison by its first column) would join every
+    remaining row and sort them; on the ids alone, the ordered index scan is always the cheaper plan."""
+    ids = select(_T.c.id).where(*filters.conditions())
+    if after is not None:
+        ids = ids.where(sort.after(after))
+    ids = ids.order_by(*sort.order_by()).limit(limit)
+    if offset:
+        ids = ids.offset(offset)
+    page = ids.subquery("page")
+    return _LIST_SELECT.join(page, page.c.id == _T.c.id).order_by(*sort.order_by())
+
+
 async def _fetch(
     session: AsyncSession,
     *,
@@ -128,13 +139,10 @@ async def _fetch(
     offset: int = 0,
     after: CursorPosition | None = None,
 ) -> list[TrackRead]:
-    stmt = _LIST_SELECT.where(*filters.conditions())
-    if after is not None:
-        stmt = stmt.where(sort.after(after))
-    stmt = stmt.order_by(*sort.order_by()).limit(limit)
-    if offset:
-        stmt = stmt.offset(offset)
-    return await _reads(session, (await session.execute(stmt)).all())
+    rows = (
+        await session.execute(_page_stmt(filters=filters, sort=sort, limit=limit, offset=offset, after=after))
+    ).all()
+    return await _reads(session, rows)
 
 
 async def tracks_by_id(session: AsyncSession, track_ids: Sequence[int]) -> dict[int, TrackRead]:
@@ -168,9 +176,33 @@ async def _reads(session: AsyncSession, rows: Sequence[Row[Any]]) -> list[TrackR
     return tracks
 
 
-async def count_tracks(session: AsyncSession, filters: TrackFilters) -> int:
-    stmt = select(func.count()).select_from(_T).where(*filters.conditions())
+async def count_tracks(session: AsyncSession, filters: TrackFilters, *, limit: int = COUNT_LIMIT) -> int:
+    """Tracks matching `filters`, counted up to `limit` + 1: a count stops early instead of visiting every
+    matching row, so it costs at most about as much as reading that many index entries."""
+    # No column selected: an index-only or bitmap scan need not visit the rows it counts.
+    matching = (
+        select(literal_column("1")).select_from(_T).where(*filters.conditions()).limit(limit + 1).subquery()
+    )
+    stmt = select(func.count()).select_from(matching)
     return int((await session.execute(stmt)).scalar_one())
+
+
+async def _page_total(
+    session: AsyncSession,
+    filters: TrackFilters,
+    request: PageRequest,
+    *,
+    shown: int,
+    has_more: bool,
+    count_limit: int,
+) -> tuple[int | None, bool]:
+    """`total` and `total_exact` of a page: none on cursor pages; known without a query on the last page."""
+    if request.after is not None:
+        return None, False
+    if not has_more and (shown or not request.offset):
+        return request.offset + shown, True
+    counted = await count_tracks(session, filters, limit=count_limit)
+    return min(counted, count_limit), counted <= count_limit
 
 
 async def list_tracks(
@@ -181,10 +213,12 @@ async def list_tracks(
     page_size: int,
     page: int | None = None,
     cursor: str | None = None,
+    count_limit: int = COUNT_LIMIT,
 ) -> TrackPage:
     """One page of tracks: by page number (offset) or after a cursor (keyset), never both.
 
     `next_cursor` is set whenever more rows follow, in both modes, so a client can switch to cursors.
+    Offset pages count the matching tracks up to `count_limit`; cursor pages count nothing (`total` null).
     Raises TrackQueryError for paging parameters that cannot be used together.
     """
     request = PageRequest.parse(sort=sort, page_size=page_size, page=page, cursor=cursor)
@@ -199,40 +233,22 @@ async def list_tracks(
     )
     has_more = len(rows) > request.size
     items = rows[: request.size]
+    total, total_exact = await _page_total(
+        session, filters, request, shown=len(items), has_more=has_more, count_limit=count_limit
+    )
     return TrackPage(
         items=items,
         paging=Paging(
             page=request.number,
             page_size=request.size,
-            total=await count_tracks(session, filters),
+            total=total,
+            total_exact=total_exact,
             has_more=has_more,
             next_cursor=sort.position_of(items[-1]).encode() if has_more and items else None,
             sort=sort.field,
             order=sort.order,
         ),
     )
-
-
-async def iter_tracks(
-    session: AsyncSession,
-    *,
-    filters: TrackFilters,
-    sort: TrackSort,
-    batch_size: int = EXPORT_BATCH_SIZE,
-) -> AsyncIterator[list[TrackRead]]:
-    """Every matching track, in order, as batches of at most `batch_size`.
-
-    Each batch is its own keyset query (after the previous batch's last row), so memory stays bounded by one
-    batch however many tracks match, on both backends, without a server-side cursor.
-    """
-    after: CursorPosition | None = None
-    while True:
-        batch = await _fetch(session, filters=filters, sort=sort, limit=batch_size, after=after)
-        if batch:
-            yield batch
-        if len(batch) < batch_size:
-            return
-        after = sort.position_of(batch[-1])
 
 
 _DETAIL_OPTIONS = (

@@ -4,11 +4,17 @@ The two writes every task makes are one round trip each and neither delays its s
 attempt for every message of one XREADGROUP at once, sent while the tasks already run) and `finish` (status +
 result + claim release + XACK in one MULTI). Cancelling a queued task is one script that either deletes its
 message from the stream before any worker took it, or finds it delivered and asks it to stop.
+
+`GET /tasks` reads the index INDEX_KEY: a sorted set of task ids scored by enqueue time (microseconds),
+written with the status in `mark_queued`'s MULTI. Entries older than the TTL are only candidates for pruning
+(a status lives TTL past its *last* write): `mark_queued` looks at up to PRUNE_BATCH of them in the same
+MULTI and drops those whose status is gone; listings drop the expired ones they meet.
 """
 
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Mapping, Sequence
 from typing import Any, cast
 
@@ -18,14 +24,18 @@ from app.runtime.redis_connection import text
 from app.runtime.task_status import (
     CancelDecision,
     Delivery,
+    IndexKey,
     StatusStore,
     TaskState,
     finished_fields,
+    index_key,
     now_text,
     queued_fields,
 )
 
 KEY_PREFIX = "cratedigger:status:"
+INDEX_KEY = "cratedigger:status-index"
+PRUNE_BATCH = 20  # index entries past the TTL checked per enqueue: more than the one each enqueue adds
 
 # KEYS[1] status hash; ARGV: task name, now, ttl, reclaimed (0|1), max attempts (0: no limit).
 # A reclaimed message is checked first: -1 cancelled, -2 started the allowed number of times and never
@@ -59,6 +69,29 @@ end
 redis.call('HSET', KEYS[1], 'state', 'cancelled', 'error', ARGV[3], 'finished_at', ARGV[2])
 return 'cancelled'
 """
+# Listing reads many statuses at once: one script and one reply for them all costs the client several times
+# less than a pipeline of as many HGETALLs (most of the time goes into parsing replies).
+# KEYS: status hashes.
+_READ_MANY_SCRIPT = """
+local out = {}
+for i, key in ipairs(KEYS) do out[i] = redis.call('HGETALL', key) end
+return out
+"""
+# KEYS: status hashes; ARGV: field, value, field, value, … One character per hash: g (gone: no state),
+# m (every field has its value), - (not).
+_MATCH_MANY_SCRIPT = """
+local out = {}
+for i, key in ipairs(KEYS) do
+  local code = 'm'
+  if redis.call('HEXISTS', key, 'state') == 0 then code = 'g' else
+    for j = 1, #ARGV, 2 do
+      if redis.call('HGET', key, ARGV[j]) ~= ARGV[j + 1] then code = '-' break end
+    end
+  end
+  out[i] = code
+end
+return table.concat(out)
+"""
 DELETE_IF_EQUAL_SCRIPT = (
     "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0"
 )
@@ -87,7 +120,57 @@ class RedisStatusStore(StatusStore):
         return {text(k): text(v) for k, v in raw.items()}
 
     async def mark_queued(self, task_id: str, *, task_name: str, arguments: Mapping[str, Any]) -> None:
-        await self.write(task_id, **queued_fields(task_name, arguments))
+        fields = queued_fields(task_name, arguments)
+        entry = index_key(task_id, fields)
+        cutoff_us = int((time.time() - self.ttl) * 1_000_000)
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.hset(self.key(task_id), mapping=cast(Any, fields))
+            pipe.expire(self.key(task_id), self.ttl)
+            pipe.zadd(INDEX_KEY, {task_id: entry.enqueued_us})
+            pipe.zrangebyscore(INDEX_KEY, "-inf", f"({cutoff_us}", start=0, num=PRUNE_BATCH)
+            *_, candidates = await pipe.execute()
+        if candidates:
+            await self._prune([text(member) for member in candidates])
+
+    async def _prune(self, task_ids: Sequence[str]) -> None:
+        alive = await self.match_many(task_ids, {})
+        await self.unindex([task_id for task_id, found in zip(task_ids, alive, strict=True) if found is None])
+
+    async def index_before(self, before: IndexKey | None, count: int) -> list[IndexKey]:
+        if before is None:
+            return _entries(
+                await self.redis.zrevrangebyscore(
+                    INDEX_KEY, "+inf", "-inf", start=0, num=count, withscores=True
+                )
+            )
+        # Entries at the cursor's own microsecond come first (those with a smaller id), then strictly older ones.
+        async with self.redis.pipeline(transaction=False) as pipe:
+            pipe.zrevrangebyscore(INDEX_KEY, before.enqueued_us, before.enqueued_us, withscores=True)
+            pipe.zrevrangebyscore(
+                INDEX_KEY, f"({before.enqueued_us}", "-inf", start=0, num=count, withscores=True
+            )
+            same_time, older = await pipe.execute()
+        tied = [entry for entry in _entries(same_time) if entry.task_id < before.task_id]
+        return [*tied, *_entries(older)][:count]
+
+    async def read_many(self, task_ids: Sequence[str]) -> list[dict[str, str]]:
+        if not task_ids:
+            return []
+        keys = [self.key(task_id) for task_id in task_ids]
+        found = await self.redis.eval(_READ_MANY_SCRIPT, len(keys), *keys)
+        return [{text(k): text(v) for k, v in zip(raw[::2], raw[1::2], strict=True)} for raw in found]
+
+    async def match_many(self, task_ids: Sequence[str], fields: Mapping[str, str]) -> list[bool | None]:
+        if not task_ids:
+            return []
+        keys = [self.key(task_id) for task_id in task_ids]
+        wanted = [part for pair in fields.items() for part in pair]
+        codes = text(await self.redis.eval(_MATCH_MANY_SCRIPT, len(keys), *keys, *wanted))
+        return [None if code == "g" else code == "m" for code in codes]
+
+    async def unindex(self, task_ids: Sequence[str]) -> None:
+        if task_ids:
+            await self.redis.zrem(INDEX_KEY, *task_ids)
 
     async def start(
         self, task_id: str, *, task_name: str, reclaimed: bool = False, max_attempts: int | None = None
@@ -135,3 +218,8 @@ class RedisStatusStore(StatusStore):
                 pipe.xack(delivery.stream, delivery.group, delivery.message_id)
             await pipe.execute()
         return state
+
+
+def _entries(rows: Any) -> list[IndexKey]:
+    """ZREVRANGEBYSCORE … WITHSCORES as index keys (scores are whole microseconds, exact as doubles)."""
+    return [IndexKey(int(score), text(member)) for member, score in rows]

@@ -7,10 +7,12 @@ with the result TTL (`RedisStatusStore`), or in process memory in embedded mode 
 
 from __future__ import annotations
 
+import base64
+import binascii
 import datetime as dt
 import json
 from abc import ABC, abstractmethod
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
@@ -75,6 +77,36 @@ class CancelDecision(StrEnum):
     STOPPING = "stopping"  # running (or just delivered): it stops at its next page/track boundary
 
 
+@dataclass(frozen=True, order=True)
+class IndexKey:
+    """A task's place in the status index: newest first is descending (enqueue time, then id), so a page
+    ends at a key and the next one starts strictly below it, however many tasks arrive meanwhile."""
+
+    enqueued_us: int  # microseconds since the epoch: exact as a Redis sorted-set score (< 2**53)
+    task_id: str
+
+    def to_cursor(self) -> str:
+        return base64.urlsafe_b64encode(f"{self.enqueued_us}:{self.task_id}".encode()).decode().rstrip("=")
+
+    @classmethod
+    def from_cursor(cls, cursor: str) -> IndexKey:
+        """The key a cursor names; ValueError for text no listing handed out."""
+        try:
+            decoded = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode("ascii")
+        except (binascii.Error, UnicodeDecodeError) as error:
+            raise ValueError("not a cursor this listing handed out") from error
+        micros, _, task_id = decoded.partition(":")
+        if not (micros.isdecimal() and len(micros) <= 16 and task_id.isascii() and 0 < len(task_id) <= 64):
+            raise ValueError("not a cursor this listing handed out")
+        return cls(int(micros), task_id)
+
+
+def index_key(task_id: str, fields: Mapping[str, str]) -> IndexKey:
+    """Where `mark_queued`'s fields put the task in the index (by its `enqueued_at`)."""
+    enqueued = dt.datetime.fromisoformat(fields["enqueued_at"])
+    return IndexKey(round(enqueued.timestamp() * 1_000_000), task_id)
+
+
 # What `start` answers besides an attempt number.
 START_CANCELLED = -1  # cancelled while queued: acknowledge and drop, never run
 START_LOST_TOO_OFTEN = -2  # reclaimed after its worker died on every allowed attempt
@@ -114,6 +146,25 @@ class StatusStore(ABC):
 
     @abstractmethod
     async def read(self, task_id: str) -> dict[str, str]: ...
+
+    # -- the index of recent tasks (written by `mark_queued`, pruned as statuses expire) -----------------------
+    @abstractmethod
+    async def index_before(self, before: IndexKey | None, count: int) -> list[IndexKey]:
+        """Up to `count` index entries strictly older than `before` (None: the newest), newest first. Entries
+        whose status expired may still be among them (`read_many` finds nothing for those)."""
+
+    @abstractmethod
+    async def read_many(self, task_ids: Sequence[str]) -> list[dict[str, str]]:
+        """`read` for several tasks at once (one round trip); {} for an expired one."""
+
+    @abstractmethod
+    async def match_many(self, task_ids: Sequence[str], fields: Mapping[str, str]) -> list[bool | None]:
+        """Whether each task's status has these field values (None: it expired), in one round trip, without
+        sending the statuses themselves."""
+
+    @abstractmethod
+    async def unindex(self, task_ids: Sequence[str]) -> None:
+        """Drop index entries whose status expired."""
 
     async def close(self) -> None:
         return None

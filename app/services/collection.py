@@ -26,6 +26,7 @@ from app.config import BeatportSource
 from app.db.base import utcnow
 from app.db.catalog import record_chart_entries, store_tracks
 from app.db.collection_pages import StoredPage, forget_stored_pages, record_stored_page, stored_pages
+from app.db.statistics import refresh_statistics
 from app.errors import BotChallengeError, PermanentSourceError
 from app.services.progress import CancelCheck, ReportProgress, never_cancelled, no_progress
 from app.sources.beatport.api import BeatportApiClient
@@ -155,6 +156,7 @@ class CollectionService:
             run.count(page)
             await self._report_page(run, page)
             page_number = None if run.is_last(page) else page_number + 1
+        await refresh_statistics(self._sessions)  # after a large load, plans must see the new sizes
         logger.info("collected %s: %s", target.path(), run.summary)
         return run.summary
 
@@ -203,6 +205,7 @@ class CollectionService:
                     session,
                     chart_key=target.chart_key,
                     title=parsed.title,
+                    path=target.path(),
                     task_id=run.run_id,
                     entries=[(pos, t.id) for pos, t in zip(parsed.positions, parsed.tracks, strict=True)],
                 )

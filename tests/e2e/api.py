@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from contextlib import AbstractContextManager
 from typing import Any
 
 import httpx
@@ -27,3 +28,8 @@ def delete(url: str, **kwargs: Any) -> httpx.Response:
 
 def put(url: str, **kwargs: Any) -> httpx.Response:
     return httpx.put(url, headers=_headers(kwargs), **kwargs)
+
+
+def stream(method: str, url: str, **kwargs: Any) -> AbstractContextManager[httpx.Response]:
+    """A streamed response (read with `iter_lines()` inside the `with`), e.g. a task's event stream."""
+    return httpx.stream(method, url, headers=_headers(kwargs), **kwargs)

@@ -11,9 +11,18 @@ from fastapi import FastAPI
 from app.cli import migrate
 from app.config import Settings
 from app.main import create_app
-from tests.auth import ADMIN_HEADERS, ADMIN_KEY
+from tests.auth import ADMIN_KEY, admin_client
+from tests.conftest import migrated_database
 from tests.fakes.server import FakeHTTPServer, FakeResponse
 from tests.fixtures.beatport import GENRE_TOP100_HTML, GENRE_TOP100_PATH, load_text
+
+
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A fresh migrated database of each backend, shared by the module's tests (tests that must give the same
+    answers on SQLite and PostgreSQL)."""
+    with migrated_database(request.param, tmp_path_factory.mktemp("catalogue")) as url:
+        yield url
 
 
 @pytest.fixture
@@ -47,8 +56,5 @@ async def embedded_app(embedded_settings: Settings) -> AsyncIterator[FastAPI]:
 
 @pytest.fixture
 async def client(embedded_app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
-    transport = httpx.ASGITransport(app=embedded_app)
-    async with httpx.AsyncClient(
-        transport=transport, base_url="http://cratedigger.test", headers=ADMIN_HEADERS
-    ) as http:
+    async with admin_client(embedded_app) as http:
         yield http

@@ -17,6 +17,7 @@ from app.db import api_keys, dead_letters
 from app.db.api_keys import Scope
 from app.main import create_app
 from app.services.resources import Resources
+from app.web.access import DashboardRule
 from tests.auth import ADMIN_KEY
 
 # The contract's decisions, written out independently of the code: public routes, admin routes; every other
@@ -27,6 +28,25 @@ ADMIN = {
     ("DELETE", "/schedules/{schedule_id}"),
     ("POST", "/tasks/dead-letters/{dead_letter_id}/retry"),
 }
+
+
+# The dashboard's routes (outside the OpenAPI schema) are signed-in pages: the login page is public, pages and
+# logout need a session of any scope, forms that change things need write, and the admin ones admin.
+DASHBOARD_PUBLIC = {("GET", "/ui/login"), ("POST", "/ui/login")}
+DASHBOARD_ADMIN = {
+    ("POST", "/ui/schedules"),
+    ("POST", "/ui/schedules/{schedule_id}/delete"),
+    ("POST", "/ui/dead-letters/{dead_letter_id}/retry"),
+}
+DASHBOARD_READ_FORMS = {("POST", "/ui/logout")}
+
+
+def dashboard_scope(method: str, path: str) -> Scope | None:
+    if (method, path) in DASHBOARD_PUBLIC:
+        return None
+    if (method, path) in DASHBOARD_ADMIN:
+        return Scope.admin
+    return Scope.read if method == "GET" or (method, path) in DASHBOARD_READ_FORMS else Scope.write
 
 
 def contract_scope(method: str, path: str) -> Scope | None:
@@ -77,8 +97,11 @@ def test_every_route_makes_exactly_one_scope_decision_and_it_is_the_contracts(em
     for route in routes:
         rules = access_rules(route)
         assert len(rules) == 1, f"{route.methods} {route.path} declares {len(rules)} access rules, not one"
+        # API routes take keys; the dashboard's (not in the schema) take its session, never the other way round
+        assert isinstance(rules[0], DashboardRule) == (not route.include_in_schema), route.path
+        scope_of = contract_scope if route.include_in_schema else dashboard_scope
         for method in route.methods or ():
-            assert rules[0].scope == contract_scope(method, route.path), f"{method} {route.path}"
+            assert rules[0].scope == scope_of(method, route.path), f"{method} {route.path}"
     assert all(isinstance(rule, AccessRule) for route in routes for rule in access_rules(route))
 
 

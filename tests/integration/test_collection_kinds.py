@@ -219,7 +219,7 @@ async def test_genre_top100(sessions: Sessions, make_fetcher: FetcherFactory, fa
     raws = page_tracks(genre_top100_html())
     assert (summary.pages_fetched, summary.tracks_seen, summary.tracks_created) == (1, 100, 100)
     await assert_stored(sessions, raws)
-    assert await chart(sessions) == [("genre-top100:11", "Tech House", [r["id"] for r in raws])]
+    assert await chart(sessions) == [("genre-top-100-11", "Tech House", [r["id"] for r in raws])]
     counts = await row_counts(sessions)
     assert counts["tracks"] == 100 and counts["chart_entries"] == 100
     assert counts["track_artists"] == sum(len(r["artists"]) + len(r["remixers"] or []) for r in raws)
@@ -238,7 +238,7 @@ async def test_overall_top100(sessions: Sessions, make_fetcher: FetcherFactory, 
     assert summary.tracks_created == 100
     await assert_stored(sessions, raws)
     snapshots = await chart(sessions)
-    assert snapshots == [("top100", "Beatport Top 100", [r["id"] for r in raws])]
+    assert snapshots == [("top-100", "Beatport Top 100", [r["id"] for r in raws])]
     # Built as the genre chart reversed: position 1 here is position 100 there.
     assert snapshots[0][2][0] == page_tracks(genre_top100_html())[-1]["id"]
 
@@ -249,7 +249,7 @@ async def test_chart(sessions: Sessions, make_fetcher: FetcherFactory, fake: Fak
     raws = page_tracks(load_text(CHART_HTML))
     assert (summary.tracks_seen, summary.tracks_created) == (10, 10) and len(raws) == 10
     await assert_stored(sessions, raws)
-    assert await chart(sessions) == [("chart:900123", "Tech House Heat", [r["id"] for r in raws])]
+    assert await chart(sessions) == [("chart-900123", "Tech House Heat", [r["id"] for r in raws])]
 
 
 async def test_release(sessions: Sessions, make_fetcher: FetcherFactory, fake: FakeBeatport) -> None:

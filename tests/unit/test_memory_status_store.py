@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from app.runtime.duplicate_claims import DuplicateClaims, MemoryClaimValues
-from app.runtime.memory_status_store import MemoryStatusStore
+from app.runtime.memory_status_store import INDEX_SLACK, MemoryStatusStore
+from app.runtime.recent_tasks import TaskFilter, recent_tasks
 
 
 class Clock:
@@ -48,3 +49,27 @@ async def test_claims_expire_with_their_ttl() -> None:
     assert await claims.claim("fp", "second") == "first"  # pending, being enqueued
     clock.now += 61  # the pending claim's minute has passed (its enqueue never finished)
     assert await claims.claim("fp", "third") is None
+
+
+async def test_the_index_of_recent_tasks_stays_bounded_and_lists_only_live_statuses() -> None:
+    clock = Clock()
+    store = MemoryStatusStore(ttl_seconds=5, max_statuses=1_000, clock=clock)
+    for n in range(10_000):
+        await store.mark_queued(f"t{n:05}", task_name="collect_bp_tracks", arguments={})
+        assert store.index_size() <= 2 * len(store) + INDEX_SLACK
+        clock.now += 0.01  # 500 live within the 5 s TTL
+    listed = await recent_tasks(store, wanted=TaskFilter(), limit=500)
+    assert [s.task_id for s in listed.items] == [f"t{n:05}" for n in range(9_999, 9_499, -1)]
+    assert listed.next_key is not None  # expired entries may still follow: the next page drops them
+    rest = await recent_tasks(store, wanted=TaskFilter(), limit=500, after=listed.next_key)
+    assert rest.items == [] and rest.next_key is None
+    assert store.index_size() == 500
+
+
+async def test_statuses_dropped_past_the_maximum_leave_the_listing() -> None:
+    store = MemoryStatusStore(ttl_seconds=3600, max_statuses=100, clock=Clock())
+    for n in range(250):
+        await store.mark_queued(f"t{n:03}", task_name="collect_bp_tracks", arguments={})
+    listed = await recent_tasks(store, wanted=TaskFilter(), limit=500)
+    assert [s.task_id for s in listed.items] == [f"t{n:03}" for n in range(249, 149, -1)]
+    assert listed.next_key is None and store.index_size() == 100

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from app.errors import InvalidTargetError
@@ -10,6 +12,7 @@ from app.sources.beatport.genres import GENRES, genre_by_id, genre_by_name, genr
 from app.sources.beatport.targets import (
     SUPPORTED_KINDS_HELP,
     Target,
+    chart_target,
     genre_target,
     parse_target,
 )
@@ -170,9 +173,9 @@ def test_target_validates_its_id() -> None:
 @pytest.mark.parametrize(
     ("target", "paginated", "chart_key"),
     [
-        (Target(K.GENRE_TOP100, 11, "tech-house"), False, "genre-top100:11"),
-        (Target(K.TOP100, None, None), False, "top100"),
-        (Target(K.CHART, 900123, "x"), False, "chart:900123"),
+        (Target(K.GENRE_TOP100, 11, "tech-house"), False, "genre-top-100-11"),
+        (Target(K.TOP100, None, None), False, "top-100"),
+        (Target(K.CHART, 900123, "x"), False, "chart-900123"),
         (Target(K.RELEASE, 1, "x"), False, None),
         (Target(K.TRACK, 1, "x"), False, None),
         (Target(K.LABEL_TRACKS, 1, "x"), True, None),
@@ -186,6 +189,49 @@ def test_paginated_and_chart_key(target: Target, paginated: bool, chart_key: str
 
 def test_chart_key_ignores_slug() -> None:
     assert parse_target("/genre/_/11/top-100").chart_key == parse_target("/genre/tech-house/11").chart_key
+
+
+@pytest.mark.parametrize(
+    ("spellings", "key", "kind"),
+    [
+        (
+            ["/de/genre/a/11/top-100", "/genre/b/11/top-100", "https://www.beatport.com/fr/genre/_/11"],
+            "genre-top-100-11",
+            "genre-top-100",
+        ),
+        (["/top-100", "/de/top-100", "https://beatport.com/top-100/"], "top-100", "top-100"),
+        (
+            ["/chart/a/900123", "/es/chart/b/900123", "www.beatport.com/chart/_/900123"],
+            "chart-900123",
+            "chart",
+        ),
+    ],
+)
+def test_chart_key_is_url_safe_and_one_per_chart(spellings: list[str], key: str, kind: str) -> None:
+    targets = [parse_target(spelling) for spelling in spellings]
+    assert {t.chart_key for t in targets} == {key}
+    assert {t.chart_kind for t in targets} == {kind}
+    assert re.fullmatch(r"[a-z0-9-]+", key)
+    again = chart_target(key)  # the key names the chart it came from
+    assert again is not None and again.chart_key == key and again.kind is targets[0].kind
+
+
+def test_chart_target_fills_a_known_genres_slug_and_refuses_other_text() -> None:
+    assert chart_target("genre-top-100-11") == Target(K.GENRE_TOP100, 11, "tech-house")
+    assert chart_target("genre-top-100-9999") == Target(K.GENRE_TOP100, 9999, None)
+    assert chart_target("chart-900123") == Target(K.CHART, 900123, None)
+    for text in (
+        "x",
+        "chart-0",
+        "chart-01",
+        "genre-top100:11",
+        "top100",
+        "chart:900123",
+        "release-1",
+        "chart-",
+    ):
+        assert chart_target(text) is None, text
+    assert Target(K.RELEASE, 1, "x").chart_kind is None
 
 
 @pytest.mark.parametrize(

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import Literal
 from urllib.parse import quote, unquote, urlsplit
 
 from app.errors import InvalidTargetError
@@ -29,11 +30,20 @@ SUPPORTED_KINDS_HELP = (
     "artist tracks /artist/<slug>/<id>/tracks."
 )
 
+# Where people open a target's path (BEATPORT_BASE_URL may point at a fake).
+BEATPORT_SITE_URL = "https://www.beatport.com"
 _HOSTS = frozenset({"www.beatport.com", "beatport.com"})
 _LOCALE = re.compile(r"[a-z]{2}")
 _ID = re.compile(r"[0-9]{1,19}")  # ASCII digits that fit a BIGINT
 
-_CHART_KINDS = frozenset({TargetKind.GENRE_TOP100, TargetKind.TOP100, TargetKind.CHART})
+ChartKind = Literal["genre-top-100", "top-100", "chart"]
+_CHART_KIND_OF: dict[TargetKind, ChartKind] = {
+    TargetKind.GENRE_TOP100: "genre-top-100",
+    TargetKind.TOP100: "top-100",
+    TargetKind.CHART: "chart",
+}
+_CHART_KINDS_BY_NAME: dict[str, TargetKind] = {name: kind for kind, name in _CHART_KIND_OF.items()}
+_CHART_KEY = re.compile(r"(?P<kind>genre-top-100|chart)-(?P<id>[1-9][0-9]{0,18})")
 _PAGINATED_KINDS = frozenset({TargetKind.LABEL_TRACKS, TargetKind.ARTIST_TRACKS})
 # Kinds whose URL is /<segment>/<slug>/<id>[/<suffix>]
 _ENTITY_SEGMENTS: dict[str, TargetKind] = {
@@ -75,15 +85,19 @@ class Target:
         return self.kind in _PAGINATED_KINDS
 
     @property
+    def chart_kind(self) -> ChartKind | None:
+        """What kind of ranked list this is (`genre-top-100`, `top-100`, `chart`); None for unranked kinds."""
+        return _CHART_KIND_OF.get(self.kind)
+
+    @property
     def chart_key(self) -> str | None:
-        """Stable name of a ranked list (for storing positions over time); None for unranked kinds."""
-        if self.kind is TargetKind.GENRE_TOP100:
-            return f"genre-top100:{self.id}"
-        if self.kind is TargetKind.TOP100:
-            return "top100"
-        if self.kind is TargetKind.CHART:
-            return f"chart:{self.id}"
-        return None
+        """Stable, URL-safe name of a ranked list (for storing positions over time): `genre-top-100-11`,
+        `top-100`, `chart-900123`. Kind and id only, so locales and slugs of one chart share it. None for
+        unranked kinds."""
+        chart_kind = self.chart_kind
+        if chart_kind is None:
+            return None
+        return chart_kind if self.id is None else f"{chart_kind}-{self.id}"
 
     def identity(self, max_pages: int | None = None) -> str:
         """What is collected, however it was spelled: kind and Beatport id (the slug is decoration), and the
@@ -131,6 +145,19 @@ class Target:
             TargetKind.ARTIST_TRACKS: "tracks of artist",
         }[self.kind]
         return f'{noun} "{name}" ({self.id})' if name else f"{noun} {self.id}"
+
+
+def chart_target(chart_key: str) -> Target | None:
+    """The target a chart key names (the inverse of `Target.chart_key`, with the genre's own slug where the
+    genre is known); None for text that is not a chart key."""
+    if chart_key == "top-100":
+        return Target(TargetKind.TOP100, None, None)
+    match = _CHART_KEY.fullmatch(chart_key)
+    if match is None:
+        return None
+    kind, chart_id = _CHART_KINDS_BY_NAME[match["kind"]], int(match["id"])
+    genre = genre_by_id(chart_id) if kind is TargetKind.GENRE_TOP100 else None
+    return Target(kind, chart_id, genre.slug if genre else None)
 
 
 def _invalid(given: str, why: str) -> InvalidTargetError:
