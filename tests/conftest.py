@@ -13,7 +13,6 @@ import tempfile
 from collections.abc import AsyncIterator, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
-from typing import IO
 
 import pytest
 
@@ -28,7 +27,8 @@ for name in ("SPOTIFY_CLIENT_ID", "SPOTIFY_CLIENT_SECRET"):
 os.environ["BEATPORT_BASE_URL"] = "http://127.0.0.1:9"  # never the real site; tests point it at a fake
 
 REDIS_URL_BASE = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379")
-REDIS_TEST_DB = 15
+# Database indexes reserved for tests, one per concurrent test run on this machine (Redis has 16 by default).
+REDIS_TEST_DBS = range(15, 7, -1)
 
 
 def fresh_pg_database() -> AbstractContextManager[str]:
@@ -51,26 +51,42 @@ def migrated_database(backend: str, directory: Path) -> Iterator[str]:
             yield url
 
 
-_shared_redis_lock: IO[bytes] | None = None
+_redis_test_db: int | None = None
 
 
-def _hold_shared_redis_lock() -> None:
-    """One test run at a time owns the shared test Redis database: a second run on the same machine waits here
-    (until the first ends) instead of emptying it under the first run's workers."""
-    global _shared_redis_lock
-    if _shared_redis_lock is None:
-        handle = open(Path(tempfile.gettempdir()) / "cratedigger-tests-redis.lock", "wb")  # noqa: SIM115
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        _shared_redis_lock = handle  # held until this process exits
+def _redis_lock_path(db: int) -> Path:
+    name = "cratedigger-tests-redis.lock" if db == 15 else f"cratedigger-tests-redis-{db}.lock"
+    return Path(tempfile.gettempdir()) / name
+
+
+def _claim_redis_test_db() -> int:
+    """This run's own test Redis database, held (by a file lock) until the process exits: concurrent runs on the
+    same machine (worktrees, CI beside a developer) each take a free index instead of emptying one another's; when
+    every index is taken, wait for the first."""
+    global _redis_test_db
+    if _redis_test_db is None:
+        for db in REDIS_TEST_DBS:
+            handle = open(_redis_lock_path(db), "wb")  # noqa: SIM115
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                handle.close()
+                continue
+            break
+        else:
+            db = REDIS_TEST_DBS[0]
+            handle = open(_redis_lock_path(db), "wb")  # noqa: SIM115
+            fcntl.flock(handle, fcntl.LOCK_EX)
         atexit.register(handle.close)
+        _redis_test_db = db
+    return _redis_test_db
 
 
 def fresh_redis_url() -> str:
-    """The real Redis, on a database index reserved for tests, emptied first."""
+    """The real Redis, on a database index reserved for this test run, emptied first."""
     import redis
 
-    _hold_shared_redis_lock()
-    url = f"{REDIS_URL_BASE}/{REDIS_TEST_DB}"
+    url = f"{REDIS_URL_BASE}/{_claim_redis_test_db()}"
     client = redis.Redis.from_url(url)
     client.flushdb()
     client.close()
