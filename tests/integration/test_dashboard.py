@@ -197,6 +197,10 @@ async def test_match_review_lists_unmatched_and_low_scores(
     assert set(re.findall(r'<a href="/ui/tracks/(\d+)">', review.text)) == {str(unmatched_id)}
     low = await browser.get("/ui/review", params={"show": "low-score"})
     assert set(re.findall(r'<a href="/ui/tracks/(\d+)">', low.text)) == {str(doubtful_id)}
+    sort_links = re.findall(r'<a href="\?([^"]+)">', low.text)
+    assert sort_links and all("show=low-score" in link for link in sort_links)  # the view survives sorting
+    resorted = await browser.get("/ui/review?" + sort_links[0].replace("&amp;", "&"))
+    assert set(re.findall(r'<a href="/ui/tracks/(\d+)">', resorted.text)) == {str(doubtful_id)}
     track = await browser.get(f"/ui/tracks/{doubtful_id}")
     assert 'id="spotify-method">search<' in track.text and "0.55" in track.text
 
