@@ -52,6 +52,9 @@ class Settings(BaseSettings):
     api_admin_key: SecretStr | None = None
     metrics_require_key: bool = False
     cors_allow_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    # Watchlist webhooks may go to private, loopback or link-local addresses (a LAN service, tests); off: only
+    # hosts that resolve to public addresses, checked when the watchlist is made and at every delivery.
+    webhook_allow_private: bool = False
     collect_max_pages: PositiveInt = 50  # the largest max_pages a collection may ask for
     schedules_max: PositiveInt = 100  # schedules that may exist (settings' and the API's)
     schedule_min_interval_minutes: PositiveInt = 15  # a cron that fires more often is refused

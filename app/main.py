@@ -13,12 +13,14 @@ from taskiq_fastapi import populate_dependency_context
 from app.api import (
     chart_routes,
     collect_routes,
+    feed_routes,
     health_routes,
     match_routes,
     schedule_routes,
     task_event_routes,
     task_routes,
     track_routes,
+    watchlist_routes,
 )
 from app.api.access import document_access
 from app.api.error_handlers import install_error_handlers
@@ -79,6 +81,8 @@ def create_app(settings: Settings | None = None, *, task_runtime: Runtime | None
         track_routes,
         match_routes,
         schedule_routes,
+        watchlist_routes,
+        feed_routes,
     ):
         app.include_router(router_module.router)
     app.include_router(chart_routes.router)

@@ -17,13 +17,14 @@ from taskiq import ScheduledTask, ScheduleSource, TaskiqScheduler
 
 from app.broker import broker, runtime, settings
 from app.runtime.cron_schedules import LastRun, Schedule, ScheduleError, ScheduleStore, static_schedules
-from app.tasks import collection_tasks  # noqa: F401  (registers the tasks the schedules name)
+from app.tasks import collection_tasks, watchlist_tasks  # noqa: F401  (registers the tasks schedules name)
 
 logger = logging.getLogger(__name__)
 
 
 class CratediggerScheduleSource(ScheduleSource):
-    """Static schedules from settings plus the dynamic ones kept in Redis (re-read every minute)."""
+    """Static schedules from settings plus the dynamic ones kept in Redis (re-read every minute): those added
+    through /schedules and those of watchlists (`run_watchlist`, added and removed with their watchlist)."""
 
     def __init__(self, *, static: list[Schedule], store: ScheduleStore) -> None:
         self.static = static

@@ -7,6 +7,7 @@ import base64
 import hashlib
 
 from cryptography.fernet import Fernet, InvalidToken
+from pydantic import SecretStr
 
 
 class SealBroken(Exception):
@@ -31,3 +32,8 @@ class SecretBox:
             return self._fernet.decrypt(sealed if isinstance(sealed, bytes) else sealed.encode()).decode()
         except InvalidToken as error:
             raise SealBroken("a stored secret could not be opened with this SECRET_KEY") from error
+
+
+def box_for(secret_key: SecretStr | None) -> SecretBox | None:
+    """The box for SECRET_KEY, or None when it is not set (then nothing can be sealed)."""
+    return SecretBox(secret_key.get_secret_value()) if secret_key is not None else None

@@ -113,3 +113,13 @@ async def pg_sessions(pg_database_url: str) -> AsyncIterator[object]:
         yield create_sessionmaker(engine)
     finally:
         await engine.dispose()
+
+
+@pytest.fixture
+def webhook_receiver() -> Iterator[object]:
+    """A loopback webhook endpoint: `POST /hook` answers 200; `requests_to("/hook", "POST")` has what came."""
+    from tests.fakes.server import FakeHTTPServer, FakeResponse
+
+    with FakeHTTPServer() as server:
+        server.add("POST", "/hook", FakeResponse.json({"received": True}))
+        yield server

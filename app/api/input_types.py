@@ -27,6 +27,9 @@ MAX_URL_CHARS = 2000
 INT4_MAX = 2**31 - 1  # INTEGER columns (dead letters)
 INT8_MAX = 2**63 - 1  # BIGINT columns (Beatport ids)
 _ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+_ISO_DATETIME = re.compile(
+    r"[0-9]{4}-[0-9]{2}-[0-9]{2}([T ][0-9]{2}:[0-9]{2}(:[0-9]{2}(\.[0-9]{1,6})?)?(Z|z|[+-][0-9]{2}:?[0-9]{2})?)?"
+)
 
 
 def no_nul(value: str) -> str:
@@ -40,6 +43,23 @@ def iso_date_text(value: object) -> object:
     if isinstance(value, str) and not _ISO_DATE.fullmatch(value):
         raise ValueError("must be a valid date as YYYY-MM-DD")
     return value
+
+
+def iso_datetime_text(value: object) -> object:
+    """ISO 8601 times only (`2026-12-01`, `2026-12-01T06:00:00Z`, with an offset); no Unix times."""
+    if isinstance(value, str) and not _ISO_DATETIME.fullmatch(value):
+        raise ValueError("must be an ISO 8601 time such as 2026-12-01T06:00:00Z (or a date, YYYY-MM-DD)")
+    return value
+
+
+def in_utc(value: dt.datetime) -> dt.datetime:
+    """A time without an offset is UTC; one that has no UTC equivalent (year 9999 at -14:00) is refused."""
+    if value.tzinfo is None:
+        return value.replace(tzinfo=dt.UTC)
+    try:
+        return value.astimezone(dt.UTC)
+    except OverflowError as error:
+        raise ValueError("is out of range") from error
 
 
 def task_cursor(value: str) -> str:
@@ -61,3 +81,4 @@ GenreId = Annotated[StrictInt, Field(ge=1, le=INT4_MAX)]
 DeadLetterId = Annotated[int, Field(ge=1, le=INT4_MAX)]
 Flag = StrictBool
 IsoDate = Annotated[dt.date, BeforeValidator(iso_date_text)]
+IsoDateTime = Annotated[dt.datetime, BeforeValidator(iso_datetime_text), AfterValidator(in_utc)]

@@ -7,15 +7,18 @@ from fastapi import APIRouter, Depends, HTTPException, Response, status
 from pydantic import BaseModel, ConfigDict, model_validator
 
 from app.api.access import ADMIN, READ
-from app.api.deps import RuntimeDep, SettingsDep, StatusStoreDep
+from app.api.deps import RuntimeDep, SessionDep, SettingsDep, StatusStoreDep
 from app.api.input_types import BodyText
 from app.api.limits import check_max_pages, check_schedule_limits
 from app.api.responses import error_responses
 from app.api.schemas import CollectRequest, EnrichBody, exactly_one_of, refuse_nulls
+from app.db.watchlists import count_watchlists
 from app.errors import InvalidTargetError
 from app.runtime.cron_schedules import (
+    WATCHLIST_SCHEDULE_PREFIX,
     Schedule,
     ScheduleError,
+    ScheduleKind,
     ScheduleStore,
     enrich_kwargs,
     new_schedule,
@@ -61,8 +64,8 @@ class LastRunOut(BaseModel):
 
 class ScheduleOut(BaseModel):
     id: str
-    kind: Literal["collect", "enrich"]
-    source: Literal["settings", "api"]
+    kind: ScheduleKind
+    source: Literal["settings", "api", "watchlist"]
     description: str
     cron: str
     timezone: str
@@ -119,7 +122,11 @@ async def list_schedules(
 
 @router.post("", status_code=status.HTTP_201_CREATED, dependencies=[ADMIN])
 async def create_schedule(
-    body: ScheduleRequest, store: ScheduleStoreDep, statuses: StatusStoreDep, settings: SettingsDep
+    body: ScheduleRequest,
+    store: ScheduleStoreDep,
+    statuses: StatusStoreDep,
+    settings: SettingsDep,
+    session: SessionDep,
 ) -> ScheduleOut:
     """Add a cron schedule for a collection target or an enrichment request; kept in Redis across restarts."""
     try:
@@ -127,7 +134,13 @@ async def create_schedule(
         validate_timezone(body.timezone)
     except ScheduleError as error:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, detail=str(error)) from error
-    await check_schedule_limits(cron=cron, timezone=body.timezone, store=store, settings=settings)
+    await check_schedule_limits(
+        cron=cron,
+        timezone=body.timezone,
+        store=store,
+        settings=settings,
+        watchlists=await count_watchlists(session),
+    )
     if body.collect is not None:
         check_max_pages(body.collect.max_pages, settings)
     try:
@@ -179,6 +192,12 @@ async def delete_schedule(schedule_id: str, store: ScheduleStoreDep, settings: S
         raise HTTPException(
             status.HTTP_409_CONFLICT,
             detail=f"Schedule {schedule_id} comes from settings (SCHEDULE_*); change the settings to remove it.",
+        )
+    if schedule_id.startswith(WATCHLIST_SCHEDULE_PREFIX):
+        watchlist = schedule_id.removeprefix(WATCHLIST_SCHEDULE_PREFIX)
+        raise HTTPException(
+            status.HTTP_409_CONFLICT,
+            detail=f"Schedule {schedule_id} runs watchlist {watchlist}; DELETE /watchlists/{watchlist} removes both.",
         )
     if not await store.remove(schedule_id):
         raise HTTPException(status.HTTP_404_NOT_FOUND, detail=f"No schedule with id {schedule_id!r}.")

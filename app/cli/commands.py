@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from app.cli import catalogue_commands, keys_commands, task_commands
+from app.cli import catalogue_commands, keys_commands, task_commands, watchlist_commands
 from app.cli.setup_steps import ensure_api_key, ensure_secret_key, migrate
 
 DATA_DIR = Path("data")
@@ -21,6 +21,7 @@ app = typer.Typer(
 )
 task_commands.register(app)
 catalogue_commands.register(app)
+watchlist_commands.register(app)
 app.add_typer(keys_commands.app, name="keys")
 logger = logging.getLogger("app")
 

@@ -36,8 +36,8 @@ def _enriched(result: dict[str, Any]) -> str:
     return summary
 
 
-def _start(
-    path: str, body: dict[str, Any], *, wait: bool, summarize: Callable[[dict[str, Any]], str]
+def start_task(
+    path: str, body: dict[str, Any] | None, *, wait: bool, summarize: Callable[[dict[str, Any]], str]
 ) -> None:
     """Enqueue; print the task id, or with `wait` follow the task to its end."""
     with api() as client:
@@ -74,7 +74,7 @@ def collect(
     body: dict[str, Any] = {"url": url} if url is not None else {"genre": genre}
     if max_pages is not None:
         body["max_pages"] = max_pages
-    _start("/collect/beatport/collect", body, wait=wait, summarize=_collected)
+    start_task("/collect/beatport/collect", body, wait=wait, summarize=_collected)
 
 
 def enrich(
@@ -92,7 +92,7 @@ def enrich(
     body: dict[str, Any] = {"only_missing": only_missing, "force": force}
     if limit is not None:
         body["limit"] = limit
-    _start("/collect/spotify/enrich", body, wait=wait, summarize=_enriched)
+    start_task("/collect/spotify/enrich", body, wait=wait, summarize=_enriched)
 
 
 def status(task_id: Annotated[str, typer.Argument(help="a task id")], as_json: JsonFlag = False) -> None:

@@ -288,3 +288,46 @@ class ApiKey(Base):
     last_used_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
 
     __table_args__ = (CheckConstraint("scope IN ('read', 'write', 'admin')", name="scope"),)
+
+
+class Watchlist(Base):
+    """Labels, artists and charts someone follows: run on a cron (through the scheduler) or on request; what a
+    run stores for the first time is new to it (`WatchlistTrack`), shown in its Atom feed and sent to its
+    webhook."""
+
+    __tablename__ = "watchlists"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(200))
+    targets: Mapped[list[str]] = mapped_column(
+        JSON
+    )  # canonical paths (Target.path()), validated on the way in
+    max_pages: Mapped[int | None] = mapped_column(Integer)  # per label/artist target; None: the default
+    cron: Mapped[str] = mapped_column(String(100))
+    timezone: Mapped[str] = mapped_column(String(64))
+    webhook_url: Mapped[str | None] = mapped_column(Text)
+    # Sealed with SECRET_KEY (app/sealed.py): admins may read it again, so it is encrypted, not hashed.
+    webhook_secret_sealed: Mapped[str | None] = mapped_column(Text)
+    # SHA-256 of the feed token: the token is shown when it is made, like an API key.
+    feed_token_hash: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    last_run_id: Mapped[str | None] = mapped_column(String(64))
+    last_run_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    last_run_new_tracks: Mapped[int | None] = mapped_column(Integer)
+
+
+class WatchlistTrack(Base):
+    """A track is new to a watchlist the first time a run of that watchlist stores it; later runs keep the row."""
+
+    __tablename__ = "watchlist_tracks"
+
+    watchlist_id: Mapped[int] = mapped_column(
+        ForeignKey("watchlists.id", ondelete="CASCADE"), primary_key=True
+    )
+    track_id: Mapped[int] = mapped_column(ForeignKey("tracks.id"), primary_key=True)
+    first_seen_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    run_id: Mapped[str] = mapped_column(String(64))  # the run_watchlist task that stored it first
+
+
+Index("ix_watchlist_tracks_first_seen", WatchlistTrack.watchlist_id, WatchlistTrack.first_seen_at)
+Index("ix_watchlist_tracks_run", WatchlistTrack.watchlist_id, WatchlistTrack.run_id)

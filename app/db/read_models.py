@@ -118,6 +118,13 @@ class TrackRead(TrackBase):
         return self.spotify_id is not None
 
 
+class WatchlistTrackRead(TrackRead):
+    """A track new to a watchlist: when a run of the watchlist first stored it, and which run."""
+
+    first_seen_at: dt.datetime
+    run_id: str = Field(description="the run_watchlist task that stored it first")
+
+
 class TrackDetailRead(TrackBase):
     """One track in full: credited artists with their Spotify data, label and release in full, Spotify fields
     and chart history."""

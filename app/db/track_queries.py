@@ -142,6 +142,19 @@ async def _fetch(
     rows = (
         await session.execute(_page_stmt(filters=filters, sort=sort, limit=limit, offset=offset, after=after))
     ).all()
+    return await _reads(session, rows)
+
+
+async def tracks_by_id(session: AsyncSession, track_ids: Sequence[int]) -> dict[int, TrackRead]:
+    """The list shape of each of these tracks that was collected, by id (for lists kept elsewhere: watchlists)."""
+    if not track_ids:
+        return {}
+    rows = (await session.execute(_LIST_SELECT.where(_T.c.id.in_(list(track_ids))))).all()
+    return {track.id: track for track in await _reads(session, rows)}
+
+
+async def _reads(session: AsyncSession, rows: Sequence[Row[Any]]) -> list[TrackRead]:
+    """List rows of _LIST_SELECT as read models, with their credits (one more query for all of them)."""
     credits = await _credits(session, [row.id for row in rows])
     refs = _SharedRefs()
     tracks = []

@@ -1,4 +1,5 @@
-"""Schedules: cron-timed collections and enrichments, from settings (static) and from the API (kept in Redis).
+"""Schedules: cron-timed collections, enrichments and watchlist runs, from settings (static) and from the API
+(kept in Redis; a watchlist's schedule is added and removed with the watchlist, `watchlist_schedule`).
 
 The scheduler process (`app/scheduler.py`) reads them; the API manages the dynamic ones. Everything that must
 hold across processes lives in Redis: the dynamic schedules, one claim per schedule and minute (so two scheduler
@@ -29,6 +30,10 @@ LAST_RUN_PREFIX = "cratedigger:schedule-last:"
 
 COLLECT_TASK = "collect_bp_tracks"
 ENRICH_TASK = "enrich_spotify_data"
+WATCHLIST_TASK = "run_watchlist"
+WATCHLIST_SCHEDULE_PREFIX = "watchlist-"
+
+ScheduleKind = Literal["collect", "enrich", "watchlist"]
 
 
 class ScheduleError(ValueError):
@@ -37,12 +42,12 @@ class ScheduleError(ValueError):
 
 class Schedule(BaseModel):
     id: str
-    kind: Literal["collect", "enrich"]
+    kind: ScheduleKind
     task_name: str
     arguments: dict[str, Any]
     cron: str
     timezone: str = "UTC"
-    source: Literal["settings", "api"] = "api"
+    source: Literal["settings", "api", "watchlist"] = "api"
     description: str = ""
     created_at: dt.datetime | None = None
 
@@ -175,6 +180,25 @@ def new_schedule(
         timezone=validate_timezone(timezone),
         source="api",
         description=description,
+        created_at=dt.datetime.now(dt.UTC),
+    )
+
+
+def watchlist_schedule_id(watchlist_id: int) -> str:
+    return f"{WATCHLIST_SCHEDULE_PREFIX}{watchlist_id}"
+
+
+def watchlist_schedule(*, watchlist_id: int, name: str, cron: str, timezone: str) -> Schedule:
+    """A watchlist's cron, run by the one scheduler like every other schedule (its id names the watchlist)."""
+    return Schedule(
+        id=watchlist_schedule_id(watchlist_id),
+        kind="watchlist",
+        task_name=WATCHLIST_TASK,
+        arguments={"watchlist_id": watchlist_id},
+        cron=validate_cron(cron),
+        timezone=validate_timezone(timezone),
+        source="watchlist",
+        description=f"watchlist {watchlist_id}: {name}",
         created_at=dt.datetime.now(dt.UTC),
     )
 

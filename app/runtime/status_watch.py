@@ -39,3 +39,30 @@ async def status_changes(
         if latest != current:
             current = latest
             yield current
+
+
+async def statuses_changes(
+    store: StatusStore, currents: list[TaskStatus], *, poll_seconds: float = POLL_SECONDS
+) -> AsyncIterator[TaskStatus]:
+    """Each of `currents`, then each different status seen of any of them, until every one is final: one stream
+    for many tasks (a page listing running tasks would otherwise need a connection per task, and a browser keeps
+    about six per site). A task whose status expires or cannot be read drops out."""
+    following: dict[str, TaskStatus] = {}
+    for current in currents:
+        yield current
+        if current.state not in FINISHED_STATES:
+            following[current.task_id] = current
+    while following:
+        await asyncio.sleep(poll_seconds)
+        for task_id, current in list(following.items()):
+            try:
+                latest = await store.get(task_id)
+            except REDIS_ERRORS as error:
+                logger.warning("task list events: %s unreadable (%r); closing the stream", task_id, error)
+                return
+            if latest is None or latest.state in FINISHED_STATES:
+                del following[task_id]
+            else:
+                following[task_id] = latest
+            if latest is not None and latest != current:
+                yield latest

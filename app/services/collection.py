@@ -18,6 +18,7 @@ import datetime as dt
 import logging
 import math
 from dataclasses import asdict, dataclass, field
+from typing import Protocol
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -42,6 +43,13 @@ SWITCHED_TO_API = "page challenged; used the API"
 # A run can be delivered again for a few hours at most (attempts × time budget + backoff); its page records
 # are kept as long as task statuses, then dropped by the next collection that starts.
 STORED_PAGES_KEPT_FOR = dt.timedelta(days=7)
+
+
+class PageStored(Protocol):
+    """Called in the transaction that stores a page, with the ids of its tracks (a watchlist records which are
+    new to it, so the page and that record commit together)."""
+
+    async def __call__(self, session: AsyncSession, *, track_ids: list[int]) -> None: ...
 
 
 @dataclass
@@ -117,8 +125,10 @@ class CollectionService:
         api: BeatportApiClient | None = None,
         source: BeatportSource = "pages",
         challenges: ChallengeMemory | None = None,
+        on_page_stored: PageStored | None = None,
     ) -> None:
         self._sessions = sessions
+        self._on_page_stored = on_page_stored
         self._fetcher = fetcher
         self._api = api
         self._source = source
@@ -187,6 +197,8 @@ class CollectionService:
         target = run.target
         async with self._sessions.begin() as session:
             counts = await store_tracks(session, tracks=parsed.tracks)
+            if self._on_page_stored is not None:
+                await self._on_page_stored(session, track_ids=[track.id for track in parsed.tracks])
             snapshot_id = None
             if target.chart_key and parsed.positions is not None:
                 snapshot_id = await record_chart_entries(

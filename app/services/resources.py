@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from app.config import Settings
 from app.db.session import create_engine, create_sessionmaker
+from app.sources import webhook
 from app.sources.beatport.api import BeatportApiClient
 from app.sources.beatport.auth import TokenStore, token_store_for
 from app.sources.beatport.challenges import ChallengeMemory
@@ -27,6 +28,7 @@ class Resources:
     engine: AsyncEngine
     sessions: async_sessionmaker[AsyncSession]
     beatport_http: httpx.AsyncClient
+    webhook_http: httpx.AsyncClient  # watchlist webhooks: no redirects, a short timeout
     # Request budgets: one per deployment through Redis (every worker process), per process in embedded mode.
     beatport_limiter: AsyncRateLimiter
     spotify_limiter: AsyncRateLimiter
@@ -68,6 +70,7 @@ class Resources:
             engine=engine,
             sessions=create_sessionmaker(engine),
             beatport_http=BeatportFetcher.build_client(settings),
+            webhook_http=webhook.build_client(),
             beatport_limiter=request_budget(
                 redis, site="beatport-pages", rate_per_second=settings.beatport_requests_per_second
             ),
@@ -106,4 +109,5 @@ class Resources:
         if self.beatport_api_http is not None:
             await self.beatport_api_http.aclose()
         await self.beatport_http.aclose()
+        await self.webhook_http.aclose()
         await self.engine.dispose()

@@ -9,9 +9,10 @@ from taskiq import Context
 from app.broker import broker, settings
 from app.broker import runtime as process_runtime
 from app.runtime import Runtime
-from app.services.collection import CollectionService
+from app.services.collection import CollectionService, PageStored
 from app.services.enrichment import EnrichmentService
 from app.services.enrichment_request import EnrichRequest
+from app.services.progress import ReportProgress
 from app.services.resources import Resources
 from app.sources.beatport.targets import parse_target
 from app.sources.spotify import SpotifyClient
@@ -28,17 +29,31 @@ async def collect_bp_tracks_task(
 ) -> dict[str, Any]:
     """Collect one Beatport target (a canonical path, validated by the API) into the database."""
     task_id = context.message.task_id
-    service = CollectionService(
+    service = collection_service(resources, runtime, task_id=task_id)
+    summary = await service.collect(target=parse_target(target), run_id=task_id, max_pages=max_pages)
+    return summary.as_dict()
+
+
+def collection_service(
+    resources: Resources,
+    runtime: Runtime,
+    *,
+    task_id: str,
+    progress: ReportProgress | None = None,
+    on_page_stored: PageStored | None = None,
+) -> CollectionService:
+    """The collection service of one task: the process's fetcher, API client, budgets and challenge memory, the
+    task's progress and cancellation (collections and watchlist runs build it alike)."""
+    return CollectionService(
         sessions=resources.sessions,
         fetcher=resources.beatport_fetcher(),
         api=resources.beatport_api(),
         source=resources.settings.beatport_source,
         challenges=resources.challenge_memory,
-        progress=runtime.statuses.reporter(task_id),
+        progress=progress or runtime.statuses.reporter(task_id),
         is_cancelled=runtime.statuses.cancel_check(task_id),
+        on_page_stored=on_page_stored,
     )
-    summary = await service.collect(target=parse_target(target), run_id=task_id, max_pages=max_pages)
-    return summary.as_dict()
 
 
 def collection_identity(kwargs: dict[str, Any]) -> str:

@@ -20,6 +20,7 @@ from app.web import (
     task_list_page,
     task_pages,
     track_pages,
+    watchlist_pages,
 )
 from app.web.access import LOGIN_PATH, DashboardForbidden, LoginRequired
 from app.web.forms import refusal
@@ -35,6 +36,7 @@ PAGE_MODULES = (
     review_pages,
     chart_pages,
     admin_pages,
+    watchlist_pages,
 )
 
 

@@ -11,7 +11,7 @@ from fastapi.responses import RedirectResponse
 from pydantic import ValidationError
 
 from app.api.access import Caller
-from app.api.deps import ResourcesDep, RuntimeDep, SettingsDep
+from app.api.deps import ResourcesDep, RuntimeDep, SessionDep, SettingsDep
 from app.api.health_routes import health
 from app.api.schedule_routes import (
     ScheduleRequest,
@@ -75,13 +75,17 @@ async def schedules_page(request: Request, runtime: RuntimeDep, settings: Settin
 
 @router.post("/ui/schedules")
 async def add_schedule(
-    request: Request, session: ScheduleSession, runtime: RuntimeDep, settings: SettingsDep
+    request: Request,
+    session: ScheduleSession,
+    runtime: RuntimeDep,
+    settings: SettingsDep,
+    database: SessionDep,
 ) -> Response:
     fields = await form_fields(request)
     values = {k: fields.get(k, "") for k in ("cron", "timezone", "kind", "url", "genre", "max_pages")}
     try:
         body = ScheduleRequest.model_validate(_schedule_body(fields))
-        await create_schedule(body, get_schedule_store(runtime), runtime.statuses, settings)
+        await create_schedule(body, get_schedule_store(runtime), runtime.statuses, settings, database)
     except (ValidationError, HTTPException) as error:
         return await _schedules_page(
             request, runtime, settings, values=values, error=refusal(error), status_code=422

@@ -25,7 +25,7 @@ async def review_page(
     resources: ResourcesDep,
     show: Literal["unmatched", "low-score"] = "unmatched",
 ) -> Response:
-    form = TrackForm.read(request.query_params, **VIEWS[show])
+    form = TrackForm.read(request.query_params, carry={"show": show}, **VIEWS[show])
     return await track_list_response(
         request,
         form,

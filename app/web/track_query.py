@@ -3,6 +3,7 @@ a filter the API gains appears here too, with the API's validation and messages.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import types
 import typing
@@ -68,9 +69,14 @@ class TrackForm:
     params: dict[str, str]
     query: TrackListQuery | None
     errors: list[str]
+    carried: dict[str, str] = dataclasses.field(
+        default_factory=dict
+    )  # the page's own parameters, kept in its links
 
     @classmethod
-    def read(cls, query_params: QueryParams, **preset: str) -> TrackForm:
+    def read(
+        cls, query_params: QueryParams, *, carry: dict[str, str] | None = None, **preset: str
+    ) -> TrackForm:
         known = {*FILTER_PARAMETERS, *LISTING}
         params = {k: v.strip() for k, v in query_params.items() if k in known and v.strip()}
         params = {**preset, **params}
@@ -81,9 +87,9 @@ class TrackForm:
             "format": "json",
         }
         try:
-            return cls(params, TrackListQuery.model_validate(values), [])
+            return cls(params, TrackListQuery.model_validate(values), [], carry or {})
         except ValidationError as error:
-            return cls(params, None, error_lines(error.errors()))
+            return cls(params, None, error_lines(error.errors()), carry or {})
 
     def inputs(self) -> list[FilterInput]:
         return [_input(name, self.params.get(name, "")) for name in FILTER_PARAMETERS]
@@ -93,7 +99,7 @@ class TrackForm:
 
     def link(self, **changes: str | int | None) -> str:
         """This query with some parameters changed (None: left out)."""
-        merged: dict[str, Any] = {**self.params, **changes}
+        merged: dict[str, Any] = {**self.carried, **self.params, **changes}
         return urlencode({k: v for k, v in merged.items() if v is not None and v != ""})
 
     def sort_link(self, field: str) -> str:

@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import subprocess
 from pathlib import Path
 
+import httpx
 import pytest
 
 from tests.auth import ADMIN_KEY
@@ -54,3 +56,32 @@ def test_errors_exit_with_the_apis_message(deployed: Deployed, tmp_path: Path) -
     unsupported = cli(deployed, tmp_path, "collect", "https://www.beatport.com/cart")
     assert unsupported.returncode == 2 and "422" in unsupported.stderr
     assert "Traceback" not in unsupported.stderr + wrong_key.stderr
+
+
+def test_watchlists_from_the_terminal(deployed: Deployed, tmp_path: Path) -> None:
+    made = cli(deployed, tmp_path, "watchlists", "add", "Tech house", GENRE_TOP100_PATH, "--json")
+    assert made.returncode == 0, made.stderr
+    watchlist = json.loads(made.stdout)
+    assert watchlist["feed_url"] and watchlist["webhook_secret"] is None
+
+    first = cli(deployed, tmp_path, "watchlists", "run", str(watchlist["id"]), "--wait")
+    assert first.returncode == 0, first.stderr
+    assert "100 new tracks from 1 target(s)" in first.stdout
+    again = cli(deployed, tmp_path, "watchlists", "run", str(watchlist["id"]), "--wait")
+    assert again.returncode == 0 and "0 new tracks" in again.stdout, again.stderr
+
+    new = cli(deployed, tmp_path, "watchlists", "tracks", str(watchlist["id"]), "--json")
+    from_api = api.get(f"{deployed.base}/watchlists/{watchlist['id']}/tracks", timeout=30).json()
+    assert new.returncode == 0 and json.loads(new.stdout) == from_api and from_api["total"] == 100
+
+    listed = cli(deployed, tmp_path, "watchlists", "list")
+    assert listed.returncode == 0 and "Tech house" in listed.stdout and ": 0 new" in listed.stdout
+
+    feed = cli(deployed, tmp_path, "watchlists", "feed", str(watchlist["id"]), "--yes")
+    assert feed.returncode == 0 and feed.stdout.strip() != watchlist["feed_url"]
+    assert httpx.get(watchlist["feed_url"], timeout=10).status_code == 404
+    assert httpx.get(feed.stdout.strip(), timeout=10).status_code == 200
+
+    removed = cli(deployed, tmp_path, "watchlists", "rm", str(watchlist["id"]))
+    gone = cli(deployed, tmp_path, "watchlists", "run", str(watchlist["id"]))
+    assert removed.returncode == 0 and gone.returncode == 1 and "No watchlist with id" in gone.stderr

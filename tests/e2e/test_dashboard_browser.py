@@ -210,3 +210,33 @@ def test_schedules_page_validates_crons_and_shows_the_next_run(site: Site) -> No
         assert delete is not None
         gone = http.post(delete.group(1), data={"csrf_token": csrf.group(1)}, follow_redirects=True)
         assert gone.status_code == 200 and "No schedule yet." in gone.text
+
+
+def test_watchlist_made_run_and_read_in_the_browser(page: Page, site: Site) -> None:
+    site.first_page_sent.set()  # never held here, whichever test ran first
+    sign_in(page)
+    page.get_by_role("link", name="Watchlists").click()
+    page.get_by_label("Name").fill("Tech house weekly")
+    page.get_by_label("Targets: Beatport URLs or paths, one per line").fill(f"{TOP100_URL}\n/release/x/1")
+    page.get_by_label("Cron").fill("0 7 * * 1")
+    page.get_by_role("button", name="Add watchlist").click()
+    expect(page.locator("#watchlist-error")).to_contain_text("targets[1]")  # the API's 422, in words
+    page.get_by_label("Targets: Beatport URLs or paths, one per line").fill(TOP100_URL)
+    page.get_by_role("button", name="Add watchlist").click()
+    expect(page.locator("#watchlist-made")).to_contain_text("Keep these now")
+    feed_url = page.get_by_label("Feed URL (paste it into a feed reader)").input_value()
+    row = page.locator("#watchlist-table tbody tr", has_text="Tech house weekly")
+    expect(row).to_contain_text(re.compile(r"\d{4}-\d\d-\d\d 07:00:00 UTC"))  # the next run, Mondays
+    shot(page, "watchlist-made")
+
+    row.get_by_role("link", name="Tech house weekly").click()
+    page.get_by_role("button", name="Run now").click()
+    expect(page.locator("#task-state")).to_have_text("success")
+    expect(page.locator("#task-result")).to_contain_text('"new_tracks": 100')
+    page.go_back()
+    page.reload()
+    expect(page.locator("#new-total")).to_contain_text("100 in all")
+    expect(page.locator("#new-tracks tbody tr")).to_have_count(100)
+    shot(page, "watchlist-tracks")
+    feed = httpx.get(feed_url, timeout=10)
+    assert feed.status_code == 200 and feed.content.count(b"<entry>") == 100

@@ -135,6 +135,12 @@ class _Listing:
                 html = self._cache[(page, per_page)] = render_page(self._next_data(page, per_page))
         return FakeResponse.html(html)
 
+    def add_newest(self, tracks: list[dict[str, Any]]) -> None:
+        """New releases: listed first, as the site lists a label's or artist's tracks newest first."""
+        with self._lock:
+            self.tracks[:0] = tracks
+            self._cache.clear()
+
     def _next_data(self, page: int, per_page: int) -> dict[str, Any]:
         owner_id = self.owner_obj["id"]
         count = len(self.tracks)
@@ -183,6 +189,7 @@ class FakeBeatport:
         self.server = FakeHTTPServer()
         self._pages: dict[str, str] = {}
         self._paged: dict[str, Handler] = {}  # paginated routes, for interrupt_page
+        self._additions = 0  # add_listing_tracks calls, for fresh ids
         self._lock = threading.Lock()
         self.serve_genre_top100()
 
@@ -317,6 +324,21 @@ class FakeBeatport:
         tracks = _listing_tracks(total, owner=owner, owner_obj=owner_obj)
         self._serve_paged(path, _Listing(owner, owner_obj, tracks))
         return tuple(t["id"] for t in tracks)
+
+    def add_listing_tracks(self, path: str, count: int) -> tuple[int, ...]:
+        """Release `count` new tracks on a label/artist listing served by serve_label_tracks or
+        serve_artist_tracks (with ids no other helper uses); returns their ids, newest first."""
+        with self._lock:
+            listing = self._paged[_route(path)]
+            self._additions += 1
+            seed_offset = (40 + self._additions) * ID_OFFSET_STEP  # past any listing's own offsets
+        if not isinstance(listing, _Listing):
+            raise ValueError(f"{path} is not a listing served by serve_label_tracks/serve_artist_tracks")
+        added = _listing_tracks(
+            count, owner=listing.owner, owner_obj=listing.owner_obj, seed_offset=seed_offset
+        )
+        listing.add_newest(added)
+        return tuple(track["id"] for track in added)
 
     def _serve_paged(self, path: str, handler: Handler) -> None:
         with self._lock:

@@ -15,6 +15,7 @@ from tests.auth import ADMIN_KEY, admin_client
 from tests.conftest import migrated_database
 from tests.fakes.server import FakeHTTPServer, FakeResponse
 from tests.fixtures.beatport import GENRE_TOP100_HTML, GENRE_TOP100_PATH, load_text
+from tests.integration.dashboard import BASE
 
 
 @pytest.fixture(scope="module", params=["sqlite", "postgresql"])
@@ -57,4 +58,12 @@ async def embedded_app(embedded_settings: Settings) -> AsyncIterator[FastAPI]:
 @pytest.fixture
 async def client(embedded_app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
     async with admin_client(embedded_app) as http:
+        yield http
+
+
+@pytest.fixture
+async def browser(embedded_app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+    """A client that keeps cookies, like a browser, and sends no Authorization header."""
+    transport = httpx.ASGITransport(app=embedded_app)
+    async with httpx.AsyncClient(transport=transport, base_url=BASE) as http:
         yield http

@@ -22,7 +22,7 @@ from tests.auth import ADMIN_KEY
 
 # The contract's decisions, written out independently of the code: public routes, admin routes; every other
 # GET needs read and everything else write.
-PUBLIC = {("GET", "/health"), ("GET", "/metrics")}
+PUBLIC = {("GET", "/health"), ("GET", "/metrics"), ("GET", "/feeds/watchlists/{watchlist_id}.atom")}
 ADMIN = {
     ("POST", "/schedules"),
     ("DELETE", "/schedules/{schedule_id}"),

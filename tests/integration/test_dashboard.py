@@ -3,15 +3,12 @@
 
 from __future__ import annotations
 
-import asyncio
 import csv
 import datetime as dt
 import io
 import re
-from collections.abc import AsyncIterator
 
 import httpx
-import pytest
 from fastapi import FastAPI
 from fastapi.routing import APIRoute
 from sqlalchemy import update
@@ -23,9 +20,7 @@ from app.db.models import Track
 from app.services.resources import Resources
 from tests.auth import ADMIN_KEY
 from tests.fixtures.beatport import GENRE_TOP100_PATH
-
-BASE = "http://cratedigger.test"
-SAME_SITE = {"Origin": BASE}
+from tests.integration.dashboard import SAME_SITE, csrf_of, sign_in, wait_for_success
 
 
 def dashboard_routes(app: FastAPI) -> list[APIRoute]:
@@ -34,29 +29,6 @@ def dashboard_routes(app: FastAPI) -> list[APIRoute]:
 
 def concrete(path: str) -> str:
     return re.sub(r"\{[^}]+\}", lambda m: "1" if m.group(0).endswith("_id}") else "x", path)
-
-
-async def sign_in(http: httpx.AsyncClient, key: str) -> httpx.Response:
-    form = await http.get("/ui/login")
-    token = re.search(r'name="login_token" value="([^"]+)"', form.text)
-    assert token is not None, form.text
-    return await http.post(
-        "/ui/login", data={"login_token": token.group(1), "key": key, "next": "/ui/tracks"}, headers=SAME_SITE
-    )
-
-
-def csrf_of(page: httpx.Response) -> str:
-    found = re.search(r'name="csrf_token" value="([^"]+)"', page.text)
-    assert found is not None, page.text
-    return found.group(1)
-
-
-@pytest.fixture
-async def browser(embedded_app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
-    """A client that keeps cookies, like a browser, and sends no Authorization header."""
-    transport = httpx.ASGITransport(app=embedded_app)
-    async with httpx.AsyncClient(transport=transport, base_url=BASE) as http:
-        yield http
 
 
 async def make_key(app: FastAPI, name: str, scope: Scope) -> str:
@@ -153,18 +125,6 @@ async def test_a_read_key_sees_pages_and_its_forms_answer_403_in_words(
     assert schedules.status_code == 403 and "changing schedules needs the admin scope" in schedules.text
 
 
-async def wait_for_success(browser: httpx.AsyncClient, task_page: str) -> str:
-    for _ in range(600):
-        page = await browser.get(task_page)
-        state = re.search(r'id="task-state"[^>]*class="state state-(\w+)"', page.text)
-        assert state is not None, page.text
-        if state.group(1) in ("success", "failure", "cancelled"):
-            assert state.group(1) == "success", page.text
-            return page.text
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"{task_page} did not finish")
-
-
 async def test_collect_then_browse_filter_and_export(browser: httpx.AsyncClient) -> None:
     await sign_in(browser, ADMIN_KEY)
     token = csrf_of(await browser.get("/ui/collect"))
@@ -237,6 +197,10 @@ async def test_match_review_lists_unmatched_and_low_scores(
     assert set(re.findall(r'<a href="/ui/tracks/(\d+)">', review.text)) == {str(unmatched_id)}
     low = await browser.get("/ui/review", params={"show": "low-score"})
     assert set(re.findall(r'<a href="/ui/tracks/(\d+)">', low.text)) == {str(doubtful_id)}
+    sort_links = re.findall(r'<a href="\?([^"]+)">', low.text)
+    assert sort_links and all("show=low-score" in link for link in sort_links)  # the view survives sorting
+    resorted = await browser.get("/ui/review?" + sort_links[0].replace("&amp;", "&"))
+    assert set(re.findall(r'<a href="/ui/tracks/(\d+)">', resorted.text)) == {str(doubtful_id)}
     track = await browser.get(f"/ui/tracks/{doubtful_id}")
     assert 'id="spotify-method">search<' in track.text and "0.55" in track.text
 

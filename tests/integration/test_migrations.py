@@ -33,6 +33,8 @@ EXPECTED_TABLES = {
     "dead_letters",
     "collection_pages",
     "api_keys",
+    "watchlists",
+    "watchlist_tracks",
 }
 
 

@@ -5,6 +5,7 @@ final state, and a client that leaves ends the server's loop."""
 from __future__ import annotations
 
 import asyncio
+import re
 import threading
 import time
 from collections.abc import Iterator
@@ -18,7 +19,7 @@ import uvicorn
 
 from app.config import Settings
 from app.main import create_app
-from tests.auth import ADMIN_HEADERS
+from tests.auth import ADMIN_HEADERS, ADMIN_KEY
 from tests.e2e.processes import free_port, wait_until
 from tests.fakes.server import FakeHTTPServer, FakeResponse
 from tests.fixtures.beatport import GENRE_TOP100_HTML, GENRE_TOP100_PATH, load_text
@@ -139,3 +140,48 @@ async def test_events_of_an_unknown_task_are_404(client: httpx.AsyncClient) -> N
         assert response.status_code == 404
         assert response.headers["content-type"] == "application/json"
         assert "No task with id" in response.json()["detail"]
+
+
+@contextmanager
+def signed_in(base: str) -> Iterator[httpx.Client]:
+    """A dashboard session, as a browser keeps it (cookie; no Authorization header)."""
+    with httpx.Client(base_url=base, headers={"Origin": base}, timeout=30) as http:
+        token = re.search(r'name="login_token" value="([^"]+)"', http.get("/ui/login").text)
+        assert token is not None
+        answer = http.post(
+            "/ui/login", data={"login_token": token.group(1), "key": ADMIN_KEY, "next": "/ui/tasks"}
+        )
+        assert answer.status_code == 303, answer.text
+        yield http
+
+
+def test_the_task_lists_running_rows_share_one_stream(
+    embedded_settings: Settings, held_top100: threading.Event
+) -> None:
+    with serving(embedded_settings) as base, signed_in(base) as http:
+        running = collect(base)
+        failed = httpx.post(
+            f"{base}/collect/beatport/collect", json={"url": "/chart/gone/1"}, headers=ADMIN_HEADERS
+        ).json()["task_id"]  # the fake Beatport answers 404: a permanent failure
+        wait_until(lambda: status_of(base, failed)["state"] == "failure", what="the failed collection")
+        wait_until(lambda: status_of(base, running)["state"] == "running", what="the held collection to run")
+        listed = http.get("/ui/tasks")
+        live = re.search(r'data-list-events="([^"]+)"', listed.text)
+        assert live is not None and live.group(1) == f"/ui/task-events?id={running}"  # only what can change
+
+        unknown = "0123456789abcdef0123456789abcdef"
+        assert http.get("/ui/task-events", params={"id": unknown}).status_code == 404
+        params = [("id", running), ("id", failed), ("id", unknown), ("id", running)]
+        with http.stream("GET", "/ui/task-events", params=params) as response:
+            assert response.status_code == 200
+            events = StatusEvents(response.iter_lines())
+            first, second = events.next_status(), events.next_status()
+            assert first is not None and second is not None
+            assert (first["task_id"], first["state"]) == (running, "running")
+            assert (second["task_id"], second["state"]) == (failed, "failure")
+            held_top100.set()
+            rest = events.rest()[2:]  # after the two read above
+    assert events.ended  # closed once every task it follows is final
+    assert {status["task_id"] for status in rest} == {running}
+    assert_in_lifecycle_order([first, *rest])
+    assert rest[-1]["state"] == "success"

@@ -170,7 +170,57 @@ def test_every_command_has_help_with_an_example() -> None:
     commands = [["collect"], ["enrich"], ["status"], ["tasks"], ["cancel"], ["tracks"], ["charts"], ["movers"],
                 ["dead-letters", "list"], ["dead-letters", "retry"], ["match", "set"], ["match", "clear"],
                 ["schedules", "list"], ["schedules", "add"], ["schedules", "rm"], ["keys", "create"],
+                ["watchlists", "list"], ["watchlists", "add"], ["watchlists", "rm"], ["watchlists", "run"],
+                ["watchlists", "tracks"], ["watchlists", "feed"],
                 ["keys", "list"], ["keys", "revoke"], ["serve"], ["migrate"]]  # fmt: skip
     for command in commands:
         result = run(*command, "--help")
         assert result.exit_code == 0 and "Example" in result.output, command
+
+
+WATCHLIST = {
+    "id": 3, "name": "Drumcode", "targets": ["/label/drumcode/1/tracks"], "cron": "0 7 * * 1", "timezone": "UTC",
+    "max_pages": None, "webhook_url": "https://example.com/hook", "webhook_secret": "s3cret",
+    "feed_url": "http://127.0.0.1:8000/feeds/watchlists/3.atom?token=abc", "next_run_at": "2026-12-07T07:00:00Z",
+    "last_run": None, "created_at": "2026-12-01T10:00:00Z",
+}  # fmt: skip
+
+
+def test_watchlists_add_sends_targets_and_shows_the_feed_and_secret_once(fake_api: FakeHTTPServer) -> None:
+    fake_api.add("POST", "/watchlists", FakeResponse.json(WATCHLIST, 201))
+    result = run(
+        "watchlists", "add", "Drumcode", "/label/drumcode/1/tracks", "/chart/x/9",
+        "--cron", "0 7 * * 1", "--webhook-url", "https://example.com/hook",
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    (sent,) = fake_api.requests_to("/watchlists", "POST")
+    assert sent.json() == {
+        "name": "Drumcode", "targets": ["/label/drumcode/1/tracks", "/chart/x/9"], "cron": "0 7 * * 1",
+        "timezone": "UTC", "webhook_url": "https://example.com/hook",
+    }  # fmt: skip
+    assert WATCHLIST["feed_url"] in result.stdout and "s3cret" in result.stdout
+
+
+def test_watchlists_run_wait_summarizes_the_new_tracks(fake_api: FakeHTTPServer) -> None:
+    fake_api.add("POST", "/watchlists/3/run", FakeResponse.json({"task_id": TASK, "status_url": "/x"}, 202))
+    done = status(
+        "success",
+        task_name="run_watchlist",
+        result={"new_tracks": 4, "targets": [{}], "failed_targets": [], "webhook_task_id": "f" * 32},
+    )
+    fake_api.add(
+        "GET", f"/tasks/{TASK}/events",
+        FakeResponse(body=f"event: status\ndata: {json.dumps(done)}\n\n".encode(),
+                     headers={"Content-Type": "text/event-stream"}),
+    )  # fmt: skip
+    result = run("watchlists", "run", "3", "--wait")
+    assert result.exit_code == 0, result.output
+    assert "4 new tracks from 1 target(s); webhook sent by task " + "f" * 32 in result.stdout
+
+
+def test_watchlists_feed_asks_before_replacing_the_url(fake_api: FakeHTTPServer) -> None:
+    fake_api.add("POST", "/watchlists/3/feed-token", FakeResponse.json(WATCHLIST))
+    declined = CliRunner().invoke(app, ["watchlists", "feed", "3"], input="n\n")
+    assert declined.exit_code == 1 and fake_api.requests_to("/watchlists/3/feed-token", "POST") == []
+    made = run("watchlists", "feed", "3", "--yes")
+    assert made.exit_code == 0 and made.stdout.strip() == WATCHLIST["feed_url"]

@@ -31,28 +31,42 @@ function show(container, status) {
   }
 }
 
-function follow(container) {
-  const events = new EventSource(container.dataset.events);
+function finish(container, status) {
+  container.dataset.finished = "true";
+  const cancel = container.querySelector('[data-field="cancel"]');
+  if (cancel) cancel.remove();
+  const result = document.querySelector("[data-result]");
+  if (result && container.id === "task" && status.result !== null && status.result !== undefined) {
+    result.textContent = JSON.stringify(status.result, null, 2);
+  }
+}
+
+/* One stream per element with data-events (a task's page), and one for a whole list (data-list-events: the
+   task list's running rows, found by data-task-id): a browser keeps only about six connections per site. */
+function follow(url, containerOf, allFinished) {
+  const events = new EventSource(url);
   events.addEventListener("status", (event) => {
     const status = JSON.parse(event.data);
+    const container = containerOf(status.task_id);
+    if (!container || container.dataset.finished === "true") return;
     show(container, status);
-    if (FINAL_STATES.includes(status.state)) {
-      events.close();
-      container.dataset.finished = "true";
-      const cancel = container.querySelector('[data-field="cancel"]');
-      if (cancel) cancel.remove();
-      const result = document.querySelector("[data-result]");
-      if (result && container.id === "task" && status.result !== null && status.result !== undefined) {
-        result.textContent = JSON.stringify(status.result, null, 2);
-      }
-    }
+    if (FINAL_STATES.includes(status.state)) finish(container, status);
   });
-  events.onerror = () => { if (container.dataset.finished === "true") events.close(); };
+  // The server ends the stream once every task it follows is final; otherwise EventSource reconnects and is sent
+  // the current statuses again.
+  events.onerror = () => { if (allFinished()) events.close(); };
 }
 
 document.addEventListener("DOMContentLoaded", () => {
   if (!window.EventSource) return;
   document.querySelectorAll("[data-events]").forEach((container) => {
-    if (container.dataset.finished !== "true") follow(container);
+    if (container.dataset.finished !== "true") {
+      follow(container.dataset.events, () => container, () => container.dataset.finished === "true");
+    }
+  });
+  document.querySelectorAll("[data-list-events]").forEach((list) => {
+    const rowOf = (taskId) => list.querySelector(`[data-task-id="${taskId}"]`);
+    const followed = new URL(list.dataset.listEvents, location.href).searchParams.getAll("id");
+    follow(list.dataset.listEvents, rowOf, () => followed.every((id) => !rowOf(id) || rowOf(id).dataset.finished === "true"));
   });
 });
