@@ -15,6 +15,7 @@ from app.api import (
     collect_routes,
     health_routes,
     match_routes,
+    metrics_routes,
     schedule_routes,
     task_event_routes,
     task_routes,
@@ -27,6 +28,8 @@ from app.api.responses import EVERY_ENDPOINT
 from app.api.strict_query import refuse_unknown_query_parameters
 from app.broker import runtime
 from app.config import Settings, get_settings
+from app.observability.request_ids import HEADER as REQUEST_ID_HEADER
+from app.observability.request_ids import RequestIdMiddleware
 from app.runtime import NOT_DURABLE_WARNING, Runtime
 from app.services.resources import Resources
 from app.web import install_dashboard
@@ -76,6 +79,7 @@ def create_app(settings: Settings | None = None, *, task_runtime: Runtime | None
         task_routes,
         task_event_routes,  # after task_routes: /tasks/status/{task_id} is matched first
         health_routes,
+        metrics_routes,
         track_routes,
         match_routes,
         schedule_routes,
@@ -94,7 +98,9 @@ def create_app(settings: Settings | None = None, *, task_runtime: Runtime | None
             allow_origins=origins,
             allow_methods=["GET", "POST", "PUT", "DELETE"],
             allow_headers=["Authorization", "Content-Type"],
+            expose_headers=[REQUEST_ID_HEADER],
         )
+    app.add_middleware(RequestIdMiddleware)  # outermost: every answer carries it, refusals included
     return app
 
 

@@ -74,7 +74,14 @@ def deployment(
             DATABASE_URL=database_url,
             REDIS_URL=redis_url,
             BEATPORT_BASE_URL=fake_beatport.url,
-            **{"BEATPORT_REQUESTS_PER_SECOND": "50", **(settings or {}), **more_settings},
+            **{
+                "BEATPORT_REQUESTS_PER_SECOND": "50",
+                # As compose does: every process of the deployment writes its metrics where /metrics sums them.
+                "PROMETHEUS_MULTIPROC_DIR": str(log_dir / "metrics"),
+                "METRICS_CATALOGUE_REFRESH_SECONDS": "1",
+                **(settings or {}),
+                **more_settings,
+            },
         )
         run_migrations(env)
         api, base = start_api(env, log_dir)

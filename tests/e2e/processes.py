@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import re
 import signal
 import socket
 import subprocess
@@ -113,25 +112,33 @@ def start_api(env: Mapping[str, str], log_dir: Path) -> tuple[ServiceProcess, st
     raise RuntimeError(f"api did not start:\n{process.log()}")
 
 
+def worker_argv(env: Mapping[str, str]) -> list[str]:
+    """The contract's worker command (docs/design.md), with the process and task counts from `env`."""
+    processes, concurrency = env.get("WORKER_PROCESSES", "2"), env.get("WORKER_CONCURRENCY", "10")
+    return [
+        *(str(BIN / "taskiq"), "worker", "app.worker:broker"),
+        *("--workers", processes, "--max-async-tasks", concurrency, "--no-configure-logging"),
+    ]
+
+
 def start_worker(
     env: Mapping[str, str], log_dir: Path, name: str = "worker", *, wait_listening: bool = True
 ) -> ServiceProcess:
     """Start `taskiq worker`; unless told not to (a test starting it during an outage), return once it listens."""
-    # Exactly the contract's command (docs/design.md), as compose runs it.
-    worker = ServiceProcess(name, [str(BIN / "taskiq"), "worker", "app.worker:broker"], env, log_dir)
+    argv = worker_argv(env)
+    worker = ServiceProcess(name, argv, env, log_dir)
     if not wait_listening:
         return worker
     # `taskiq worker` starts several processes; return once every one of them listens, so tests don't race a
     # process that is still importing the app on a loaded machine.
+    expected = int(argv[argv.index("--workers") + 1])
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         if worker.proc.poll() is not None:
             log = worker.log()
             worker.stop()
             raise RuntimeError(f"worker exited early:\n{log}")
-        log = worker.log()
-        expected = re.search(r"Starting (\d+) worker processes", log)
-        if expected and log.count("Listening started") >= int(expected.group(1)):
+        if worker.log().count("Listening started") >= expected:
             return worker
         time.sleep(0.2)
     log = worker.log()
@@ -155,7 +162,10 @@ def wait_for_state(base: str, task_id: str, states: set[str], timeout: float = 6
 def start_scheduler(env: Mapping[str, str], log_dir: Path, name: str = "scheduler") -> ServiceProcess:
     """The contract's scheduler command; returns once it started (or exited, e.g. on invalid settings)."""
     scheduler = ServiceProcess(
-        name, [str(BIN / "taskiq"), "scheduler", "app.scheduler:scheduler"], env, log_dir
+        name,
+        [str(BIN / "taskiq"), "scheduler", "app.scheduler:scheduler", "--no-configure-logging"],
+        env,
+        log_dir,
     )
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
