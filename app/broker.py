@@ -26,5 +26,9 @@ if settings.redis_url and settings.secret_key is None:
     )
 runtime = build_runtime(settings)
 broker = runtime.broker
+if settings.otel_exporter_otlp_endpoint is not None:  # else OpenTelemetry is never imported
+    from app.observability import tracing
+
+    tracing.install(settings, broker)
 # Workers run the FastAPI lifespan, so tasks get the same engine, HTTP clients and settings as routes.
 taskiq_fastapi.init(broker, "app.main:app")
