@@ -28,11 +28,10 @@ PROCESS_ATTRIBUTE = "cratedigger.process"
 
 
 def process_role(argv: list[str] | None = None) -> str:
-    """api, worker or scheduler, from the command this process runs (`taskiq worker …`, `uvicorn …`)."""
+    """api, worker or scheduler, from the command this process runs: `taskiq worker …` (taskiq drops its own
+    name from `sys.argv` before running the subcommand, so `worker` may come first), else `uvicorn …`."""
     args = sys.argv if argv is None else argv
-    if len(args) > 1 and args[0].endswith("taskiq") and args[1] in ("worker", "scheduler"):
-        return args[1]
-    return "api"
+    return next((arg for arg in args[:2] if arg in ("worker", "scheduler")), "api")
 
 
 def tracer_provider(settings: Settings, *, role: str) -> TracerProvider:

@@ -62,13 +62,18 @@ def deployment(
     with_worker: bool = True,
     redis_url: str | None = None,
     settings: Mapping[str, str] | None = None,
+    database_password: str | None = None,
     **more_settings: str,
 ) -> Iterator[Deployed]:
     """migrate, api (uvicorn) and worker (taskiq worker): the contract's commands, real Redis and PostgreSQL.
 
-    `with_worker=False` leaves starting workers to the test (`deployed.start_worker()`).
+    `with_worker=False` leaves starting workers to the test (`deployed.start_worker()`). `database_password`
+    goes into DATABASE_URL as compose writes it (the test server trusts local connections and ignores it).
     """
     with fresh_pg_database() as database_url:
+        if database_password is not None:
+            database_url = database_url.replace("://postgres@", f"://postgres:{database_password}@", 1)
+            assert database_password in database_url
         redis_url = redis_url or fresh_redis_url()
         env = service_env(
             DATABASE_URL=database_url,

@@ -213,21 +213,25 @@ class PrivateRedis:
     """A redis-server of the test's own, on its own port: stopped, restarted or emptied without touching anyone
     else's. `persistent`: append-only like production, so a restart keeps the data; else a restart empties it."""
 
-    def __init__(self, directory: Path, *, persistent: bool) -> None:
+    def __init__(self, directory: Path, *, persistent: bool, password: str | None = None) -> None:
         self.port = free_port()
         self.directory = directory
         self.persistent = persistent
+        self.password = password  # `requirepass`, as compose runs Redis
         self.process: subprocess.Popen[bytes] | None = None
 
     @property
     def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
+        auth = f":{self.password}@" if self.password else ""
+        return f"redis://{auth}127.0.0.1:{self.port}/0"
 
     def start(self) -> None:
         persistence = (
             ["--appendonly", "yes", "--appendfsync", "always"] if self.persistent else ["--appendonly", "no"]
         )
         argv = ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", *persistence]
+        if self.password:
+            argv += ["--requirepass", self.password]
         self.process = subprocess.Popen([*argv, "--dir", str(self.directory)], stdout=subprocess.DEVNULL)
         wait_until(self._answers, timeout=10, what="redis-server to start")
 
@@ -235,7 +239,7 @@ class PrivateRedis:
         try:
             with socket.create_connection(("127.0.0.1", self.port), timeout=0.2) as sock:
                 sock.sendall(b"PING\r\n")
-                return sock.recv(16).startswith(b"+PONG")
+                return sock.recv(16).startswith((b"+PONG", b"-NOAUTH"))
         except OSError:
             return False
 

@@ -108,3 +108,10 @@ def test_without_an_endpoint_nothing_traces() -> None:
     assert "opentelemetry.sdk.trace" in traced["loaded"] and "app.observability.tracing" in traced["loaded"]
     assert traced["middlewares"] == ["OpenTelemetryMiddleware", "LifecycleMiddleware"]
     assert traced["fastapi_tracing"] is True
+
+
+def test_the_process_role_comes_from_the_command() -> None:
+    assert tracing.process_role(["/venv/bin/taskiq", "worker", "app.worker:broker"]) == "worker"
+    assert tracing.process_role(["worker", "app.worker:broker", "--workers", "2"]) == "worker"  # taskiq's child
+    assert tracing.process_role(["scheduler", "app.scheduler:scheduler"]) == "scheduler"
+    assert tracing.process_role(["/venv/bin/uvicorn", "app.main:app"]) == "api"
