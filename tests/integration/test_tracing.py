@@ -112,6 +112,7 @@ def test_without_an_endpoint_nothing_traces() -> None:
 
 def test_the_process_role_comes_from_the_command() -> None:
     assert tracing.process_role(["/venv/bin/taskiq", "worker", "app.worker:broker"]) == "worker"
-    assert tracing.process_role(["worker", "app.worker:broker", "--workers", "2"]) == "worker"  # taskiq's child
+    # taskiq drops its own name from the argv of its worker processes
+    assert tracing.process_role(["worker", "app.worker:broker", "--workers", "2"]) == "worker"
     assert tracing.process_role(["scheduler", "app.scheduler:scheduler"]) == "scheduler"
     assert tracing.process_role(["/venv/bin/uvicorn", "app.main:app"]) == "api"
