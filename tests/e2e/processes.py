@@ -10,6 +10,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +22,18 @@ from tests.e2e import api
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
+
+
+@dataclass(frozen=True)
+class Install:
+    """Where the service's commands come from: a virtualenv's bin directory and the directory they run in
+    (this checkout and the test venv, or the image-contents test's copy of what the Dockerfile copies)."""
+
+    bin: Path = BIN
+    root: Path = PROJECT_ROOT
+
+
+HERE = Install()
 
 
 def free_port() -> int:
@@ -79,23 +92,24 @@ class ServiceProcess:
         self._log.close()
 
 
-def run_migrations(env: Mapping[str, str]) -> None:
+def run_migrations(env: Mapping[str, str], install: Install = HERE) -> None:
     subprocess.run(
-        [str(BIN / "alembic"), "upgrade", "head"],
-        cwd=PROJECT_ROOT,
+        [str(install.bin / "alembic"), "upgrade", "head"],
+        cwd=install.root,
         env=dict(env),
         check=True,
         capture_output=True,
     )
 
 
-def start_api(env: Mapping[str, str], log_dir: Path) -> tuple[ServiceProcess, str]:
+def start_api(env: Mapping[str, str], log_dir: Path, install: Install = HERE) -> tuple[ServiceProcess, str]:
     port = free_port()
     process = ServiceProcess(
         "api",
-        [str(BIN / "uvicorn"), "app.main:app", "--host", "127.0.0.1", "--port", str(port)],
+        [str(install.bin / "uvicorn"), "app.main:app", "--host", "127.0.0.1", "--port", str(port)],
         env,
         log_dir,
+        cwd=install.root,
     )
     base = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 30
@@ -112,21 +126,26 @@ def start_api(env: Mapping[str, str], log_dir: Path) -> tuple[ServiceProcess, st
     raise RuntimeError(f"api did not start:\n{process.log()}")
 
 
-def worker_argv(env: Mapping[str, str]) -> list[str]:
+def worker_argv(env: Mapping[str, str], install: Install = HERE) -> list[str]:
     """The contract's worker command (docs/design.md), with the process and task counts from `env`."""
     processes, concurrency = env.get("WORKER_PROCESSES", "2"), env.get("WORKER_CONCURRENCY", "10")
     return [
-        *(str(BIN / "taskiq"), "worker", "app.worker:broker"),
+        *(str(install.bin / "taskiq"), "worker", "app.worker:broker"),
         *("--workers", processes, "--max-async-tasks", concurrency, "--no-configure-logging"),
     ]
 
 
 def start_worker(
-    env: Mapping[str, str], log_dir: Path, name: str = "worker", *, wait_listening: bool = True
+    env: Mapping[str, str],
+    log_dir: Path,
+    name: str = "worker",
+    *,
+    wait_listening: bool = True,
+    install: Install = HERE,
 ) -> ServiceProcess:
     """Start `taskiq worker`; unless told not to (a test starting it during an outage), return once it listens."""
-    argv = worker_argv(env)
-    worker = ServiceProcess(name, argv, env, log_dir)
+    argv = worker_argv(env, install)
+    worker = ServiceProcess(name, argv, env, log_dir, cwd=install.root)
     if not wait_listening:
         return worker
     # `taskiq worker` starts several processes; return once every one of them listens, so tests don't race a
@@ -159,13 +178,16 @@ def wait_for_state(base: str, task_id: str, states: set[str], timeout: float = 6
     raise AssertionError(f"task {task_id} never reached {states}; last status: {last}")
 
 
-def start_scheduler(env: Mapping[str, str], log_dir: Path, name: str = "scheduler") -> ServiceProcess:
+def start_scheduler(
+    env: Mapping[str, str], log_dir: Path, name: str = "scheduler", install: Install = HERE
+) -> ServiceProcess:
     """The contract's scheduler command; returns once it started (or exited, e.g. on invalid settings)."""
     scheduler = ServiceProcess(
         name,
-        [str(BIN / "taskiq"), "scheduler", "app.scheduler:scheduler", "--no-configure-logging"],
+        [str(install.bin / "taskiq"), "scheduler", "app.scheduler:scheduler", "--no-configure-logging"],
         env,
         log_dir,
+        cwd=install.root,
     )
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:

@@ -181,3 +181,12 @@ def test_every_process_logs_through_the_app_and_has_a_healthcheck() -> None:
             v if isinstance(v, str) else f"{v['source']}:{v['target']}" for v in services[name]["volumes"]
         ]
         assert any(m.startswith(f"metrics:{directory}") for m in mounts), mounts
+
+
+def test_env_example_says_what_each_setting_does() -> None:
+    """Every setting line follows a comment saying what it does (its default is the value it is given)."""
+    lines = (ROOT / ".env.example").read_text().splitlines()
+    for index, line in enumerate(lines):
+        if "=" in line and not line.startswith("#"):
+            above = lines[index - 1]
+            assert above.startswith("# ") and not above.startswith("# ---"), f"{line}: no comment above it"
