@@ -104,7 +104,7 @@ class LifecycleMiddleware(TaskiqMiddleware):
         """The attempt without waiting for its start to be recorded: the record if it is there (reclaimed
         tasks), else what the labels say (right for a first delivery and a retry)."""
         start = self.deliveries.starts.get(message.task_id) if self.deliveries else None
-        if start is not None and start[0].done() and not start[0].exception():
+        if start is not None and start[0].done() and not start[0].cancelled() and not start[0].exception():
             recorded = start[0].result()[start[1]]
             if recorded > 0:
                 return recorded

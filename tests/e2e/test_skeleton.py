@@ -10,6 +10,7 @@ import pytest
 from tests.e2e import api
 from tests.e2e.conftest import Deployed
 from tests.e2e.processes import row_counts, wait_for_state, wait_until
+from tests.promtool import check_metrics
 
 pytestmark = pytest.mark.e2e
 
@@ -75,6 +76,7 @@ def test_collect_top100_through_real_api_and_worker(deployed: Deployed) -> None:
     # The worker processes' own metrics reach the API's /metrics (PROMETHEUS_MULTIPROC_DIR).
     assert 'cratedigger_task_duration_seconds_count{state="success",task="collect_bp_tracks"} 2.0' in metrics
     assert 'cratedigger_outbound_requests_total{site="beatport",status_class="2xx"} 2.0' in metrics
+    check_metrics(metrics)  # promtool accepts the summed text of every process
 
 
 def test_health_reports_database_redis_and_workers(deployed: Deployed) -> None:
