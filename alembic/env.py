@@ -1,7 +1,7 @@
 """Alembic environment: the database URL comes from Settings (DATABASE_URL), the schema from app.db.models."""
 
 import asyncio
-from logging.config import fileConfig
+import logging
 
 from sqlalchemy.engine import Connection
 
@@ -10,10 +10,13 @@ from app.config import get_settings
 from app.db import models  # noqa: F401  (registers every table on Base.metadata)
 from app.db.base import Base
 from app.db.session import create_engine
+from app.observability.logs import configure_logging
 
 config = context.config
-if config.config_file_name is not None and config.attributes.get("configure_logger", True):
-    fileConfig(config.config_file_name, disable_existing_loggers=False)
+if config.attributes.get("configure_logger", True):
+    # `alembic upgrade head` (compose's migrate) logs like the other processes (LOG_FORMAT, secrets redacted).
+    configure_logging(get_settings())
+    logging.getLogger("alembic").setLevel(logging.INFO)
 
 target_metadata = Base.metadata
 

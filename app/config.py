@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from functools import lru_cache
+from pathlib import Path
 from typing import Annotated, Literal
 
 from pydantic import Field, HttpUrl, SecretStr, field_validator
@@ -14,6 +15,7 @@ PositiveInt = Annotated[int, Field(gt=0)]
 NonNegativeInt = Annotated[int, Field(ge=0)]
 # Where Beatport data comes from (BEATPORT_SOURCE; see the Beatport API block at the end of Settings).
 BeatportSource = Literal["pages", "api", "auto"]
+LogFormat = Literal["json", "text"]
 
 
 class Settings(BaseSettings):
@@ -80,6 +82,28 @@ class Settings(BaseSettings):
     cratedigger_url: str = "http://127.0.0.1:8000"
     cratedigger_api_key: SecretStr | None = None
 
+    # --- operations (docs/operations.md): logs, metrics, tracing, worker processes ---
+    # Empty: json with REDIS_URL (deployed: one JSON object a line for a log shipper), text without (embedded).
+    log_format: LogFormat | None = None
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    # Set: every process of this host writes its metrics here and /metrics sums them (prometheus-client's
+    # multiprocess mode: api processes and every taskiq worker process). Unset: /metrics shows its own process.
+    prometheus_multiproc_dir: Path | None = None
+    # Catalogue counts in /metrics are counted at most this often (a scrape reads the last count).
+    metrics_catalogue_refresh_seconds: PositiveFloat = 60.0
+    # Set: FastAPI and taskiq spans exported over OTLP/HTTP to this base URL (e.g. http://collector:4318).
+    # Unset: OpenTelemetry is not even imported.
+    otel_exporter_otlp_endpoint: HttpUrl | None = None
+    otel_service_name: str = "cratedigger"
+    # Processes `taskiq worker` starts (its --workers); `cratedigger health worker` expects as many heartbeats.
+    worker_processes: PositiveInt = 2
+
+    @property
+    def effective_log_format(self) -> LogFormat:
+        if self.log_format is not None:
+            return self.log_format
+        return "json" if self.redis_url else "text"
+
     @field_validator("schedule_beatport_top100_genres", "cors_allow_origins", mode="before")
     @classmethod
     def _split_list(cls, value: object) -> object:
@@ -96,7 +120,13 @@ class Settings(BaseSettings):
     def _empty_secret_is_unset(cls, value: object) -> object:
         return None if isinstance(value, str) and not value.strip() else value
 
-    @field_validator("schedule_enrich_cron", mode="before")
+    @field_validator(
+        "schedule_enrich_cron",
+        "log_format",
+        "prometheus_multiproc_dir",
+        "otel_exporter_otlp_endpoint",
+        mode="before",
+    )
     @classmethod
     def _empty_is_none(cls, value: object) -> object:
         return None if isinstance(value, str) and not value.strip() else value

@@ -8,6 +8,8 @@ from contextlib import asynccontextmanager
 
 from fastapi import Depends, FastAPI
 from fastapi.middleware.cors import CORSMiddleware
+from fastapi.telemetry import TelemetryConfig
+from opentelemetry.trace import TracerProvider
 from taskiq_fastapi import populate_dependency_context
 
 from app.api import (
@@ -16,6 +18,7 @@ from app.api import (
     feed_routes,
     health_routes,
     match_routes,
+    metrics_routes,
     schedule_routes,
     task_event_routes,
     task_routes,
@@ -29,6 +32,8 @@ from app.api.responses import EVERY_ENDPOINT
 from app.api.strict_query import refuse_unknown_query_parameters
 from app.broker import runtime
 from app.config import Settings, get_settings
+from app.observability.request_ids import HEADER as REQUEST_ID_HEADER
+from app.observability.request_ids import RequestIdMiddleware
 from app.runtime import NOT_DURABLE_WARNING, Runtime
 from app.services.resources import Resources
 from app.web import install_dashboard
@@ -61,23 +66,44 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
             await current.close()
 
 
-def create_app(settings: Settings | None = None, *, task_runtime: Runtime | None = None) -> FastAPI:
+def _telemetry(settings: Settings, tracer_provider: TracerProvider | None) -> TelemetryConfig:
+    """FastAPI's built-in OpenTelemetry: request spans with OTEL_EXPORTER_OTLP_ENDPOINT (the tracer provider
+    `app.observability.tracing` made global, or a test's), else off (not even a check per request)."""
+    if settings.otel_exporter_otlp_endpoint is None and tracer_provider is None:
+        return {"tracing": False, "metrics": False, "logs": False, "operation_spans": False}
+    # Metrics are /metrics' job and logs go to stderr: only spans go to the collector.
+    config: TelemetryConfig = {"metrics": False, "logs": False, "auto_configure": False}
+    if tracer_provider is not None:
+        config["tracer_provider"] = tracer_provider
+    return config
+
+
+def create_app(
+    settings: Settings | None = None,
+    *,
+    task_runtime: Runtime | None = None,
+    tracer_provider: TracerProvider | None = None,
+) -> FastAPI:
     """Build the app; tests pass their own Settings (e.g. a fake Beatport's URL), processes use the environment
-    and the one runtime `app.broker` built (a test listing statuses with a short TTL hands its own)."""
+    and the one runtime `app.broker` built (a test listing statuses with a short TTL hands its own, a tracing
+    test its tracer provider)."""
+    settings = settings or get_settings()
     app = FastAPI(
+        telemetry=_telemetry(settings, tracer_provider),
         title="Cratedigger",
         summary="Collects Beatport tracks and enriches them with Spotify data in durable background tasks.",
         lifespan=lifespan,
         responses=EVERY_ENDPOINT,
         dependencies=[Depends(refuse_unknown_query_parameters)],
     )
-    app.state.settings = settings or get_settings()
+    app.state.settings = settings
     app.state.runtime = task_runtime or runtime
     for router_module in (
         collect_routes,
         task_routes,
         task_event_routes,  # after task_routes: /tasks/status/{task_id} is matched first
         health_routes,
+        metrics_routes,
         track_routes,
         match_routes,
         schedule_routes,
@@ -98,7 +124,9 @@ def create_app(settings: Settings | None = None, *, task_runtime: Runtime | None
             allow_origins=origins,
             allow_methods=["GET", "POST", "PUT", "DELETE"],
             allow_headers=["Authorization", "Content-Type"],
+            expose_headers=[REQUEST_ID_HEADER],
         )
+    app.add_middleware(RequestIdMiddleware)  # outermost: every answer carries it, refusals included
     return app
 
 

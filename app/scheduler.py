@@ -17,7 +17,8 @@ from taskiq import ScheduledTask, ScheduleSource, TaskiqScheduler
 
 from app.broker import broker, runtime, settings
 from app.runtime.cron_schedules import LastRun, Schedule, ScheduleError, ScheduleStore, static_schedules
-from app.tasks import collection_tasks, watchlist_tasks  # noqa: F401  (registers the tasks schedules name)
+from app.runtime.worker_registry import WorkerRegistry
+from app.tasks import collection_tasks, watchlist_tasks  # noqa: F401  (registers the tasks the schedules name)
 
 logger = logging.getLogger(__name__)
 
@@ -26,11 +27,13 @@ class CratediggerScheduleSource(ScheduleSource):
     """Static schedules from settings plus the dynamic ones kept in Redis (re-read every minute): those added
     through /schedules and those of watchlists (`run_watchlist`, added and removed with their watchlist)."""
 
-    def __init__(self, *, static: list[Schedule], store: ScheduleStore) -> None:
+    def __init__(self, *, static: list[Schedule], store: ScheduleStore, workers: WorkerRegistry) -> None:
         self.static = static
         self.store = store
+        self.workers = workers
 
     async def get_schedules(self) -> list[ScheduledTask]:
+        await self.workers.beat_scheduler()  # once a minute: what `cratedigger health scheduler` checks
         schedules = [*self.static, *await self.store.dynamic()]
         return [
             ScheduledTask(
@@ -81,9 +84,10 @@ def _build() -> CratediggerScheduler:
         static = static_schedules(settings)
     except ScheduleError as error:
         sys.exit(f"Scheduler settings are invalid: {error}")
-    store = runtime.schedules
-    assert store is not None  # REDIS_URL is set
-    return CratediggerScheduler(store=store, source=CratediggerScheduleSource(static=static, store=store))
+    store, workers = runtime.schedules, runtime.workers
+    assert store is not None and workers is not None  # REDIS_URL is set
+    source = CratediggerScheduleSource(static=static, store=store, workers=workers)
+    return CratediggerScheduler(store=store, source=source)
 
 
 scheduler = _build()

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Make sure the test tools are installed (Debian's docker-compose validates docker-compose.yml offline, Debian's
-# chromium runs the dashboard's browser tests) and
+# chromium runs the dashboard's browser tests, Debian's prometheus brings promtool) and
 # Redis (6379) and PostgreSQL (5432, trust auth for local TCP, database `test`) answer on 127.0.0.1.
 # Installs Debian's packages only when a service is missing, and starts what is installed but stopped.
 set -euo pipefail
@@ -16,6 +16,9 @@ apt_install() {
 command -v docker-compose >/dev/null 2>&1 || apt_install docker-compose
 # The dashboard's browser tests drive Debian's Chromium through Playwright (never `playwright install`).
 [ -x /usr/bin/chromium ] || apt_install chromium
+# `promtool check metrics` lints /metrics in the tests; Debian ships promtool only inside its prometheus package
+# (about 20 MB with its web assets; recommends left out).
+command -v promtool >/dev/null 2>&1 || apt_install --no-install-recommends prometheus
 
 port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 

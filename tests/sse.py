@@ -99,6 +99,6 @@ def assert_in_lifecycle_order(statuses: list[dict[str, Any]]) -> None:
 def open_event_streams(base: str) -> int:
     """The API's `cratedigger_task_event_streams` gauge: event streams it is serving right now."""
     metrics = httpx.get(f"{base}/metrics").text
-    found = re.search(r"^cratedigger_task_event_streams (\d+)$", metrics, re.MULTILINE)
+    found = re.search(r"^cratedigger_task_event_streams (\d+)(?:\.0)?$", metrics, re.MULTILINE)
     assert found, metrics
     return int(found.group(1))

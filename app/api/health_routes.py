@@ -4,15 +4,13 @@ import asyncio
 from collections.abc import Awaitable
 from typing import Any, Literal
 
-from fastapi import APIRouter, Request
-from fastapi.responses import JSONResponse, PlainTextResponse
+from fastapi import APIRouter
+from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from sqlalchemy import text
 
-from app.api.access import METRICS, PublicCaller
+from app.api.access import PublicCaller
 from app.api.deps import ResourcesDep, RuntimeDep
-from app.api.task_event_routes import open_streams
-from app.db.metrics import catalog_counts
 from app.runtime.worker_registry import WorkerRegistry
 
 router = APIRouter(tags=["health"])
@@ -86,42 +84,3 @@ async def health(caller: PublicCaller, resources: ResourcesDep, runtime: Runtime
     if caller is not None:
         report["checks"] = checks
     return JSONResponse(report, status_code=200 if healthy else 503)
-
-
-@router.get("/metrics", response_class=PlainTextResponse, dependencies=[METRICS])
-async def metrics(request: Request, resources: ResourcesDep, runtime: RuntimeDep) -> PlainTextResponse:
-    """Prometheus text: catalog size, queue depth, delayed and dead-lettered tasks, live workers, open task event
-    streams."""
-    lines: list[str] = []
-
-    def gauge(name: str, value: float, help_text: str) -> None:
-        lines.extend([f"# HELP {name} {help_text}", f"# TYPE {name} gauge", f"{name} {value:g}"])
-
-    async with resources.sessions() as session:
-        counts = await catalog_counts(session)
-    gauge("cratedigger_tracks", counts["tracks"], "Tracks stored.")
-    gauge("cratedigger_tracks_spotify_matched", counts["matched"], "Tracks matched on Spotify.")
-    gauge(
-        "cratedigger_tracks_spotify_checked", counts["checked"], "Tracks checked on Spotify (matched or not)."
-    )
-    gauge("cratedigger_dead_letters", counts["dead_letters"], "Tasks that failed for good.")
-    gauge(
-        "cratedigger_task_event_streams",
-        open_streams(request.app).count,
-        "Task event streams (GET /tasks/{id}/events) this API process is serving.",
-    )
-    if runtime.workers is not None:
-        depth = await runtime.workers.queue_depth()
-        gauge("cratedigger_tasks_waiting", depth["waiting"], "Tasks in the stream not yet taken by a worker.")
-        gauge(
-            "cratedigger_tasks_in_progress",
-            depth["pending"],
-            "Tasks taken by a worker and not yet acknowledged.",
-        )
-        gauge("cratedigger_tasks_delayed", depth["delayed"], "Tasks waiting for their retry or resume time.")
-        gauge(
-            "cratedigger_workers_seen",
-            len(await runtime.workers.seen_workers()),
-            "Workers that reported in the last 30 s.",
-        )
-    return PlainTextResponse("\n".join(lines) + "\n", media_type="text/plain; version=0.0.4")

@@ -3,7 +3,9 @@
 One place decides a task's fate after each attempt: success or cancelled (recorded with its result, its claim
 freed and its message acknowledged in one trip), retry later (transient errors, with exponential backoff,
 jitter and the site's Retry-After), or failure with a dead letter (permanent errors, an exceeded time budget,
-or the last attempt).
+or the last attempt). The same place observes it: each attempt's duration by the state it ended in, retries
+and dead letters (`app.observability.metrics`), and the task's ids on every log line while it runs
+(`app.observability.log_context`; the request that enqueued it travels in the `request_id` label).
 """
 
 from __future__ import annotations
@@ -21,6 +23,8 @@ from taskiq import TaskiqMessage, TaskiqMiddleware, TaskiqResult
 from taskiq.kicker import AsyncKicker
 
 from app.errors import retry_after_of
+from app.observability import log_context
+from app.observability.metrics import TASK_DEAD_LETTERS, TASK_DURATION, TASK_RETRIES
 from app.runtime.dead_letter_outbox import DeadLetterOutbox, DeadLetterRecord
 from app.runtime.deliveries import Deliveries
 from app.runtime.duplicate_claims import DuplicateClaims
@@ -33,6 +37,7 @@ logger = logging.getLogger(__name__)
 
 RETRY_LABEL = "retry_of_attempt"
 FINGERPRINT_LABEL = "fingerprint"
+REQUEST_ID_LABEL = "request_id"
 STATUS_WRITE_ATTEMPTS = 6  # about 15 s of waiting out a Redis outage
 T = TypeVar("T")
 
@@ -76,11 +81,36 @@ class LifecycleMiddleware(TaskiqMiddleware):
 
     # -- hooks ----------------------------------------------------------------------------------------------
     async def pre_send(self, message: TaskiqMessage) -> TaskiqMessage:
+        request_id = log_context.request_id()  # the API call (or task) enqueuing this one
+        if request_id is not None and REQUEST_ID_LABEL not in message.labels:
+            message.labels[REQUEST_ID_LABEL] = request_id
         if RETRY_LABEL not in message.labels:  # a retry keeps its status (retrying, attempt, first failure)
             await self.statuses.mark_queued(
                 message.task_id, task_name=message.task_name, arguments=message.kwargs
             )
         return message
+
+    def pre_execute(self, message: TaskiqMessage) -> TaskiqMessage:
+        """The task's ids on every log line of this run (each run is an asyncio task of its own)."""
+        log_context.bind(
+            task_id=message.task_id,
+            task_name=message.task_name,
+            attempt=self._attempt_known_now(message),
+            request_id=message.labels.get(REQUEST_ID_LABEL),
+        )
+        return message
+
+    def _attempt_known_now(self, message: TaskiqMessage) -> int:
+        """The attempt without waiting for its start to be recorded: the record if it is there (reclaimed
+        tasks), else what the labels say (right for a first delivery and a retry)."""
+        start = self.deliveries.starts.get(message.task_id) if self.deliveries else None
+        if start is not None and start[0].done() and not start[0].cancelled() and not start[0].exception():
+            recorded = start[0].result()[start[1]]
+            if recorded > 0:
+                return recorded
+        if message.labels.get(ATTEMPT_LABEL):
+            return int(message.labels[ATTEMPT_LABEL])
+        return int(message.labels.get(RETRY_LABEL) or 0) + 1
 
     async def _attempt(self, message: TaskiqMessage) -> int:
         """This run's attempt number, once its start is recorded (the stream broker records it while the task
@@ -94,7 +124,7 @@ class LifecycleMiddleware(TaskiqMiddleware):
 
     async def post_save(self, message: TaskiqMessage, result: TaskiqResult[Any]) -> None:
         if result.is_err and result.error is not None:
-            await self._failed(message, result.error)
+            await self._failed(message, result.error, duration=result.execution_time)
             return
         attempt = await self._attempt(message)  # and the start is written before the end
         delivery = self.deliveries.delivery_of(message.task_id) if self.deliveries else None
@@ -111,14 +141,18 @@ class LifecycleMiddleware(TaskiqMiddleware):
             # Acknowledged with the status; or, if that could not be recorded, left to be delivered again.
             self.deliveries.settled.add(delivery.message_id)
         outcome = finished or "status not recorded"
+        if finished is not None:
+            TASK_DURATION.labels(task=message.task_name, state=str(finished)).observe(result.execution_time)
         logger.info("task %s %s attempt %d ended: %s", message.task_name, message.task_id, attempt, outcome)
 
-    async def _failed(self, message: TaskiqMessage, error: BaseException) -> None:
+    async def _failed(self, message: TaskiqMessage, error: BaseException, *, duration: float) -> None:
         self.statuses.stopped_by_cancel(message.task_id)  # a cancel this run saw no longer matters: it failed
         attempt = await self._attempt(message)
         if is_transient(error) and attempt < self.max_attempts:
+            TASK_DURATION.labels(task=message.task_name, state="retrying").observe(duration)
             await self._retry(message, error, attempt)
             return
+        TASK_DURATION.labels(task=message.task_name, state="failure").observe(duration)
         info = self._describe(message, error, attempt)
         logger.warning("task %s %s failed for good: %s", message.task_name, message.task_id, info.message)
         await self._fail(message, error, info, attempt)
@@ -142,6 +176,7 @@ class LifecycleMiddleware(TaskiqMiddleware):
 
     async def _retry(self, message: TaskiqMessage, error: BaseException, attempt: int) -> None:
         delay = self.backoff_seconds(attempt, retry_after_of(error))
+        TASK_RETRIES.labels(task=message.task_name).inc()
         next_at = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=delay)
         logger.info(
             "task %s %s attempt %d failed (%s); retrying in %.1f s",
@@ -192,6 +227,7 @@ class LifecycleMiddleware(TaskiqMiddleware):
             last_failed_at=now,
         )
         await self._patiently(lambda: self.outbox.record(letter))
+        TASK_DEAD_LETTERS.labels(task=message.task_name).inc()
         fingerprint = message.labels.get(FINGERPRINT_LABEL)
         if fingerprint:
             await self._patiently(lambda: self.claims.release(str(fingerprint), message.task_id))

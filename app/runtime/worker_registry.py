@@ -13,8 +13,11 @@ from redis.asyncio import Redis
 from app.runtime.redis_connection import text
 
 WORKER_KEY_PREFIX = "cratedigger:worker:"
+SCHEDULER_KEY_PREFIX = "cratedigger:scheduler:"
 DATA_LOSS_KEY = "cratedigger:redis-data-lost-at"
 HEARTBEAT_SECONDS = 10.0
+# The scheduler re-reads its schedules once a minute (taskiq's update interval) and beats then.
+SCHEDULER_HEARTBEAT_SECONDS = 60.0
 MAX_COUNTED_WAITING = 10_000  # the metric says "at least" past this
 
 
@@ -34,7 +37,19 @@ class WorkerRegistry:
         await self._redis.set(WORKER_KEY_PREFIX + consumer_name, beat, ex=int(HEARTBEAT_SECONDS * 3))
 
     async def seen_workers(self) -> list[dict[str, Any]]:
-        keys = [key async for key in self._redis.scan_iter(match=WORKER_KEY_PREFIX + "*")]
+        return await self._seen(WORKER_KEY_PREFIX)
+
+    async def beat_scheduler(self) -> None:
+        """Tell `cratedigger health scheduler` this host's scheduler is alive."""
+        beat = json.dumps({"pid": os.getpid(), "host": socket.gethostname()})
+        ttl = int(SCHEDULER_HEARTBEAT_SECONDS * 3)
+        await self._redis.set(f"{SCHEDULER_KEY_PREFIX}{socket.gethostname()}:{os.getpid()}", beat, ex=ttl)
+
+    async def seen_schedulers(self) -> list[dict[str, Any]]:
+        return await self._seen(SCHEDULER_KEY_PREFIX)
+
+    async def _seen(self, prefix: str) -> list[dict[str, Any]]:
+        keys = [key async for key in self._redis.scan_iter(match=prefix + "*")]
         values = await self._redis.mget(keys) if keys else []
         return [json.loads(v) for v in values if v]
 

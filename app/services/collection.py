@@ -28,6 +28,7 @@ from app.db.catalog import record_chart_entries, store_tracks
 from app.db.collection_pages import StoredPage, forget_stored_pages, record_stored_page, stored_pages
 from app.db.statistics import refresh_statistics
 from app.errors import BotChallengeError, PermanentSourceError
+from app.observability.metrics import CHALLENGES
 from app.services.progress import CancelCheck, ReportProgress, never_cancelled, no_progress
 from app.sources.beatport.api import BeatportApiClient
 from app.sources.beatport.challenges import ChallengeMemory
@@ -230,6 +231,7 @@ class CollectionService:
         try:
             return await self._fetch_site_page(run.target, page_number), "pages"
         except BotChallengeError as error:
+            CHALLENGES.labels(site="beatport").inc()
             if self._source != "auto":
                 raise
             if self._api is None:

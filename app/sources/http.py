@@ -33,6 +33,7 @@ import httpx
 import requests
 
 from app.errors import CratediggerError, PermanentSourceError, TransientSourceError
+from app.observability.metrics import record_answer
 from app.sources.ratelimit import AsyncRateLimiter
 
 logger = logging.getLogger(__name__)
@@ -130,6 +131,11 @@ class Site:
     challenge_error: type[TransientSourceError] = TransientSourceError
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
     max_redirects: int = DEFAULT_MAX_REDIRECTS
+
+    @property
+    def metric_label(self) -> str:
+        """The `site` label of outbound request metrics: `beatport`, `beatport_api`."""
+        return self.name.lower().replace(" ", "_")
 
 
 def status_error(
@@ -250,9 +256,12 @@ class SiteClient:
     async def _send_once(self, method: str, url: httpx.URL, **kwargs: Any) -> Answer:
         await self.limiter.acquire()
         self.requests_made += 1
+        answered = False  # a body that breaks off after the status was counted is not counted twice
         try:
             # Redirects are ours to judge (same origin only), whatever the handed-in client was built with.
             async with self.client.stream(method, url, follow_redirects=False, **kwargs) as response:
+                record_answer(self.site.metric_label, response.status_code)
+                answered = True
                 body = await read_capped(
                     response, limit=self.site.max_body_bytes, what=f"{self.site.name} answer for {url}"
                 )
@@ -264,6 +273,8 @@ class SiteClient:
                     encoding=response.encoding or "utf-8",
                 )
         except httpx.TransportError as error:
+            if not answered:
+                record_answer(self.site.metric_label, None)
             raise transport_error(self.site.name, error, url=url) from error
 
     def raise_for_status(self, answer: Answer) -> None:

@@ -62,19 +62,31 @@ def deployment(
     with_worker: bool = True,
     redis_url: str | None = None,
     settings: Mapping[str, str] | None = None,
+    database_password: str | None = None,
     **more_settings: str,
 ) -> Iterator[Deployed]:
     """migrate, api (uvicorn) and worker (taskiq worker): the contract's commands, real Redis and PostgreSQL.
 
-    `with_worker=False` leaves starting workers to the test (`deployed.start_worker()`).
+    `with_worker=False` leaves starting workers to the test (`deployed.start_worker()`). `database_password`
+    goes into DATABASE_URL as compose writes it (the test server trusts local connections and ignores it).
     """
     with fresh_pg_database() as database_url:
+        if database_password is not None:
+            database_url = database_url.replace("://postgres@", f"://postgres:{database_password}@", 1)
+            assert database_password in database_url
         redis_url = redis_url or fresh_redis_url()
         env = service_env(
             DATABASE_URL=database_url,
             REDIS_URL=redis_url,
             BEATPORT_BASE_URL=fake_beatport.url,
-            **{"BEATPORT_REQUESTS_PER_SECOND": "50", **(settings or {}), **more_settings},
+            **{
+                "BEATPORT_REQUESTS_PER_SECOND": "50",
+                # As compose does: every process of the deployment writes its metrics where /metrics sums them.
+                "PROMETHEUS_MULTIPROC_DIR": str(log_dir / "metrics"),
+                "METRICS_CATALOGUE_REFRESH_SECONDS": "1",
+                **(settings or {}),
+                **more_settings,
+            },
         )
         run_migrations(env)
         api, base = start_api(env, log_dir)

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import os
-import re
 import signal
 import socket
 import subprocess
 import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +22,18 @@ from tests.e2e import api
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
+
+
+@dataclass(frozen=True)
+class Install:
+    """Where the service's commands come from: a virtualenv's bin directory and the directory they run in
+    (this checkout and the test venv, or the image-contents test's copy of what the Dockerfile copies)."""
+
+    bin: Path = BIN
+    root: Path = PROJECT_ROOT
+
+
+HERE = Install()
 
 
 def free_port() -> int:
@@ -80,23 +92,24 @@ class ServiceProcess:
         self._log.close()
 
 
-def run_migrations(env: Mapping[str, str]) -> None:
+def run_migrations(env: Mapping[str, str], install: Install = HERE) -> None:
     subprocess.run(
-        [str(BIN / "alembic"), "upgrade", "head"],
-        cwd=PROJECT_ROOT,
+        [str(install.bin / "alembic"), "upgrade", "head"],
+        cwd=install.root,
         env=dict(env),
         check=True,
         capture_output=True,
     )
 
 
-def start_api(env: Mapping[str, str], log_dir: Path) -> tuple[ServiceProcess, str]:
+def start_api(env: Mapping[str, str], log_dir: Path, install: Install = HERE) -> tuple[ServiceProcess, str]:
     port = free_port()
     process = ServiceProcess(
         "api",
-        [str(BIN / "uvicorn"), "app.main:app", "--host", "127.0.0.1", "--port", str(port)],
+        [str(install.bin / "uvicorn"), "app.main:app", "--host", "127.0.0.1", "--port", str(port)],
         env,
         log_dir,
+        cwd=install.root,
     )
     base = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 30
@@ -113,25 +126,38 @@ def start_api(env: Mapping[str, str], log_dir: Path) -> tuple[ServiceProcess, st
     raise RuntimeError(f"api did not start:\n{process.log()}")
 
 
+def worker_argv(env: Mapping[str, str], install: Install = HERE) -> list[str]:
+    """The contract's worker command (docs/design.md), with the process and task counts from `env`."""
+    processes, concurrency = env.get("WORKER_PROCESSES", "2"), env.get("WORKER_CONCURRENCY", "10")
+    return [
+        *(str(install.bin / "taskiq"), "worker", "app.worker:broker"),
+        *("--workers", processes, "--max-async-tasks", concurrency, "--no-configure-logging"),
+    ]
+
+
 def start_worker(
-    env: Mapping[str, str], log_dir: Path, name: str = "worker", *, wait_listening: bool = True
+    env: Mapping[str, str],
+    log_dir: Path,
+    name: str = "worker",
+    *,
+    wait_listening: bool = True,
+    install: Install = HERE,
 ) -> ServiceProcess:
     """Start `taskiq worker`; unless told not to (a test starting it during an outage), return once it listens."""
-    # Exactly the contract's command (docs/design.md), as compose runs it.
-    worker = ServiceProcess(name, [str(BIN / "taskiq"), "worker", "app.worker:broker"], env, log_dir)
+    argv = worker_argv(env, install)
+    worker = ServiceProcess(name, argv, env, log_dir, cwd=install.root)
     if not wait_listening:
         return worker
     # `taskiq worker` starts several processes; return once every one of them listens, so tests don't race a
     # process that is still importing the app on a loaded machine.
+    expected = int(argv[argv.index("--workers") + 1])
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         if worker.proc.poll() is not None:
             log = worker.log()
             worker.stop()
             raise RuntimeError(f"worker exited early:\n{log}")
-        log = worker.log()
-        expected = re.search(r"Starting (\d+) worker processes", log)
-        if expected and log.count("Listening started") >= int(expected.group(1)):
+        if worker.log().count("Listening started") >= expected:
             return worker
         time.sleep(0.2)
     log = worker.log()
@@ -152,10 +178,16 @@ def wait_for_state(base: str, task_id: str, states: set[str], timeout: float = 6
     raise AssertionError(f"task {task_id} never reached {states}; last status: {last}")
 
 
-def start_scheduler(env: Mapping[str, str], log_dir: Path, name: str = "scheduler") -> ServiceProcess:
+def start_scheduler(
+    env: Mapping[str, str], log_dir: Path, name: str = "scheduler", install: Install = HERE
+) -> ServiceProcess:
     """The contract's scheduler command; returns once it started (or exited, e.g. on invalid settings)."""
     scheduler = ServiceProcess(
-        name, [str(BIN / "taskiq"), "scheduler", "app.scheduler:scheduler"], env, log_dir
+        name,
+        [str(install.bin / "taskiq"), "scheduler", "app.scheduler:scheduler", "--no-configure-logging"],
+        env,
+        log_dir,
+        cwd=install.root,
     )
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
@@ -203,21 +235,25 @@ class PrivateRedis:
     """A redis-server of the test's own, on its own port: stopped, restarted or emptied without touching anyone
     else's. `persistent`: append-only like production, so a restart keeps the data; else a restart empties it."""
 
-    def __init__(self, directory: Path, *, persistent: bool) -> None:
+    def __init__(self, directory: Path, *, persistent: bool, password: str | None = None) -> None:
         self.port = free_port()
         self.directory = directory
         self.persistent = persistent
+        self.password = password  # `requirepass`, as compose runs Redis
         self.process: subprocess.Popen[bytes] | None = None
 
     @property
     def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
+        auth = f":{self.password}@" if self.password else ""
+        return f"redis://{auth}127.0.0.1:{self.port}/0"
 
     def start(self) -> None:
         persistence = (
             ["--appendonly", "yes", "--appendfsync", "always"] if self.persistent else ["--appendonly", "no"]
         )
         argv = ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", *persistence]
+        if self.password:
+            argv += ["--requirepass", self.password]
         self.process = subprocess.Popen([*argv, "--dir", str(self.directory)], stdout=subprocess.DEVNULL)
         wait_until(self._answers, timeout=10, what="redis-server to start")
 
@@ -225,7 +261,7 @@ class PrivateRedis:
         try:
             with socket.create_connection(("127.0.0.1", self.port), timeout=0.2) as sock:
                 sock.sendall(b"PING\r\n")
-                return sock.recv(16).startswith(b"+PONG")
+                return sock.recv(16).startswith((b"+PONG", b"-NOAUTH"))
         except OSError:
             return False
 

@@ -9,7 +9,8 @@ import pytest
 
 from tests.e2e import api
 from tests.e2e.conftest import Deployed
-from tests.e2e.processes import row_counts, wait_for_state
+from tests.e2e.processes import row_counts, wait_for_state, wait_until
+from tests.promtool import check_metrics
 
 pytestmark = pytest.mark.e2e
 
@@ -68,9 +69,14 @@ def test_collect_top100_through_real_api_and_worker(deployed: Deployed) -> None:
     assert second["chart_snapshots"] == 2
     assert second["chart_entries"] == 200
 
+    # The catalogue gauges are recounted at most every METRICS_CATALOGUE_REFRESH_SECONDS (1 s here).
+    wait_until(lambda: "cratedigger_tracks 100.0\n" in api.get(f"{base}/metrics").text, what="tracks gauge")
     metrics = api.get(f"{base}/metrics").text
-    assert "cratedigger_tracks 100\n" in metrics
-    assert "cratedigger_tasks_waiting 0\n" in metrics and "cratedigger_dead_letters 0\n" in metrics
+    assert "cratedigger_tasks_waiting 0.0\n" in metrics and "cratedigger_dead_letters 0.0\n" in metrics
+    # The worker processes' own metrics reach the API's /metrics (PROMETHEUS_MULTIPROC_DIR).
+    assert 'cratedigger_task_duration_seconds_count{state="success",task="collect_bp_tracks"} 2.0' in metrics
+    assert 'cratedigger_outbound_requests_total{site="beatport",status_class="2xx"} 2.0' in metrics
+    check_metrics(metrics)  # promtool accepts the summed text of every process
 
 
 def test_health_reports_database_redis_and_workers(deployed: Deployed) -> None:
@@ -87,4 +93,4 @@ def test_health_reports_database_redis_and_workers(deployed: Deployed) -> None:
     assert checks["database"]["ok"] is True
     assert checks["redis"]["ok"] is True
     assert checks["workers"]["seen"] == 2, deployed.worker.log()
-    assert "cratedigger_workers_seen 2\n" in api.get(f"{deployed.base}/metrics").text
+    assert "cratedigger_workers_alive 2.0\n" in api.get(f"{deployed.base}/metrics").text

@@ -17,12 +17,19 @@ from app.config import Settings
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def _contract_commands() -> dict[str, str]:
-    """The process table of docs/design.md: name → command."""
+def _env_example() -> dict[str, str]:
+    lines = (ROOT / ".env.example").read_text().splitlines()
+    return dict(line.split("=", 1) for line in lines if "=" in line and not line.startswith("#"))
+
+
+def _contract_commands(settings: dict[str, str] | None = None) -> dict[str, str]:
+    """The process table of docs/design.md: name → command, its `$SETTING`s filled in from `settings` (by
+    default .env.example's values)."""
     table = re.findall(
         r"^\| (\w+)(?: \([^)]*\))? \| `([^`]+)`", (ROOT / "docs" / "design.md").read_text(), re.MULTILINE
     )
-    return dict(table)
+    values = settings if settings is not None else _env_example()
+    return {name: re.sub(r"\$(\w+)", lambda m: values[m.group(1)], command) for name, command in table}
 
 
 SECRETS = {
@@ -32,9 +39,11 @@ SECRETS = {
 }
 
 
-def _compose_config(secrets: dict[str, str]) -> subprocess.CompletedProcess[str]:
+def _compose_config(
+    secrets: dict[str, str], changed: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     """`docker-compose config` in a copy of the project's compose set-up, with `.env` made from `.env.example`
-    and `secrets` filled in, as a person deploying it would."""
+    and `secrets` filled in (and `changed` settings changed), as a person deploying it would."""
     docker_compose = shutil.which("docker-compose")
     if docker_compose is None:
         pytest.fail("docker-compose is not installed: scripts/ensure-services.sh installs Debian's package")
@@ -45,6 +54,7 @@ def _compose_config(secrets: dict[str, str]) -> subprocess.CompletedProcess[str]
         f"{line}{secrets[line[:-1]]}" if line.endswith("=") and line[:-1] in secrets else line
         for line in lines
     ]
+    filled += [f"{name}={value}" for name, value in (changed or {}).items()]
     (project / ".env").write_text("\n".join(filled) + "\n")
     try:
         return subprocess.run(
@@ -65,9 +75,9 @@ def _compose_config(secrets: dict[str, str]) -> subprocess.CompletedProcess[str]
         shutil.rmtree(project)
 
 
-def _resolved_compose() -> dict[str, Any]:
+def _resolved_compose(changed: dict[str, str] | None = None) -> dict[str, Any]:
     """`docker-compose config` validates against the compose schema and resolves anchors and variables."""
-    result = _compose_config(SECRETS)
+    result = _compose_config(SECRETS, changed)
     assert result.returncode == 0, result.stderr
     loaded: dict[str, Any] = yaml.safe_load(result.stdout)
     return loaded
@@ -146,3 +156,37 @@ def test_compose_takes_every_setting_and_secret_from_env_and_writes_no_password(
         }
         <= listed
     )
+
+
+def test_worker_command_states_its_processes_and_concurrency_from_the_settings() -> None:
+    changed = {"WORKER_CONCURRENCY": "7", "WORKER_PROCESSES": "3"}
+    worker = _command(_resolved_compose(changed)["services"]["worker"])
+    assert "--workers 3 --max-async-tasks 7" in worker
+    assert worker == _contract_commands({**_env_example(), **changed})["worker"]
+    default = _command(_resolved_compose()["services"]["worker"])
+    assert f"--max-async-tasks {Settings.model_fields['worker_concurrency'].default}" in default
+    assert f"--workers {Settings.model_fields['worker_processes'].default}" in default
+
+
+def test_every_process_logs_through_the_app_and_has_a_healthcheck() -> None:
+    services = _resolved_compose()["services"]
+    for name in ("worker", "scheduler"):
+        assert "--no-configure-logging" in _command(services[name])
+    for name in ("api", "worker", "scheduler"):
+        assert services[name]["healthcheck"]["test"] == ["CMD", "cratedigger", "health", name]
+    # api and worker processes write their metrics to one shared directory that /metrics sums.
+    directory = services["api"]["environment"]["PROMETHEUS_MULTIPROC_DIR"]
+    for name in ("api", "worker"):
+        mounts = [
+            v if isinstance(v, str) else f"{v['source']}:{v['target']}" for v in services[name]["volumes"]
+        ]
+        assert any(m.startswith(f"metrics:{directory}") for m in mounts), mounts
+
+
+def test_env_example_says_what_each_setting_does() -> None:
+    """Every setting line follows a comment saying what it does (its default is the value it is given)."""
+    lines = (ROOT / ".env.example").read_text().splitlines()
+    for index, line in enumerate(lines):
+        if "=" in line and not line.startswith("#"):
+            above = lines[index - 1]
+            assert above.startswith("# ") and not above.startswith("# ---"), f"{line}: no comment above it"

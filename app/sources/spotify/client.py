@@ -36,6 +36,7 @@ from spotipy import Spotify, SpotifyException
 
 from app.config import Settings
 from app.errors import PermanentSourceError, TransientSourceError
+from app.observability.metrics import QUOTA_STOPS
 from app.sources.http import Verdict, backoff_seconds, classify, header, parse_retry_after, transport_error
 from app.sources.ratelimit import AsyncRateLimiter
 from app.sources.spotify.spotipy_setup import ClientCredentials, CountingSession, TokenEndpointError
@@ -329,6 +330,7 @@ class SpotifyClient:
             resume_at = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=wait)
             self._quota_until = resume_at
             kind = "quota exceeded" if reason == "QUOTA_EXCEEDED" else "rate limited"
+            QUOTA_STOPS.labels(site="spotify").inc()
             raise SpotifyQuotaExceeded(
                 f"{what}: Spotify {kind} (HTTP 429), retry after {wait:.0f} s "
                 f"(at {resume_at.isoformat(timespec='seconds')})",

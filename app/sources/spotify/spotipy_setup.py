@@ -4,13 +4,28 @@ from __future__ import annotations
 
 import base64
 import threading
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import requests
 from spotipy.cache_handler import MemoryCacheHandler
 from spotipy.oauth2 import SpotifyClientCredentials
 
+from app.observability.metrics import record_answer
 from app.sources.http import header, parse_retry_after
+
+T = TypeVar("T", bound=requests.Response)
+
+
+def counted(site: str, send: Callable[[], T]) -> T:
+    """Send one request and count it by its status class (or as an error: no answer) under `site`."""
+    try:
+        response = send()
+    except requests.RequestException:
+        record_answer(site, None)
+        raise
+    record_answer(site, response.status_code)
+    return response
 
 
 class TokenEndpointError(Exception):
@@ -36,9 +51,8 @@ class CountingSession(requests.Session):
     def request(self, method: str | bytes, url: str | bytes, *args: Any, **kwargs: Any) -> requests.Response:
         with self._count_lock:
             self.count += 1
-        if self._inner is not None:
-            return self._inner.request(method, url, *args, **kwargs)
-        return super().request(method, url, *args, **kwargs)
+        send = self._inner.request if self._inner is not None else super().request
+        return counted("spotify", lambda: send(method, url, *args, **kwargs))
 
 
 class ClientCredentials(SpotifyClientCredentials):  # type: ignore[misc]  # spotipy is untyped
@@ -71,11 +85,14 @@ class ClientCredentials(SpotifyClientCredentials):  # type: ignore[misc]  # spot
         # folds every failure into SpotifyOauthError without the HTTP status the retry policy needs.
         self.token_requests += 1
         basic = base64.b64encode(f"{self.client_id}:{self.client_secret}".encode()).decode("ascii")
-        response = self._session.post(
-            self.OAUTH_TOKEN_URL,
-            data={"grant_type": "client_credentials"},
-            headers={"Authorization": f"Basic {basic}"},
-            timeout=self.requests_timeout,
+        response = counted(
+            "spotify_accounts",
+            lambda: self._session.post(
+                self.OAUTH_TOKEN_URL,
+                data={"grant_type": "client_credentials"},
+                headers={"Authorization": f"Basic {basic}"},
+                timeout=self.requests_timeout,
+            ),
         )
         try:
             payload = response.json()
