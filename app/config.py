@@ -41,6 +41,11 @@ class Settings(BaseSettings):
     spotify_auth_url: HttpUrl = HttpUrl("https://accounts.spotify.com/api/token")
     spotify_market: str = Field(default="US", min_length=2, max_length=2)
     spotify_requests_per_second: PositiveFloat = 2.0
+    # The user's own account (playlists): PKCE authorization on SPOTIFY_ACCOUNTS_URL (/authorize, /api/token),
+    # answered at SPOTIFY_REDIRECT_URI, which must be registered in the Spotify app exactly as written here.
+    spotify_accounts_url: HttpUrl = HttpUrl("https://accounts.spotify.com")
+    spotify_redirect_uri: HttpUrl = HttpUrl("http://127.0.0.1:8000/auth/spotify/callback")
+    playlist_sync_task_timeout_seconds: PositiveFloat = 15 * 60
 
     worker_concurrency: PositiveInt = 10
     # Larger request bodies are refused with 413 before they are read (contract, second part: "Limits").

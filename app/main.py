@@ -15,7 +15,9 @@ from app.api import (
     collect_routes,
     health_routes,
     match_routes,
+    playlist_routes,
     schedule_routes,
+    spotify_auth_routes,
     task_event_routes,
     task_routes,
     track_routes,
@@ -79,6 +81,8 @@ def create_app(settings: Settings | None = None, *, task_runtime: Runtime | None
         track_routes,
         match_routes,
         schedule_routes,
+        spotify_auth_routes,
+        playlist_routes,
     ):
         app.include_router(router_module.router)
     app.include_router(chart_routes.router)

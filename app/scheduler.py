@@ -16,8 +16,9 @@ import sys
 from taskiq import ScheduledTask, ScheduleSource, TaskiqScheduler
 
 from app.broker import broker, runtime, settings
+from app.runtime.chains import ChainStep
 from app.runtime.cron_schedules import LastRun, Schedule, ScheduleError, ScheduleStore, static_schedules
-from app.tasks import collection_tasks  # noqa: F401  (registers the tasks the schedules name)
+from app.tasks import collection_tasks, playlist_tasks  # noqa: F401  (registers the tasks the schedules name)
 
 logger = logging.getLogger(__name__)
 
@@ -28,9 +29,11 @@ class CratediggerScheduleSource(ScheduleSource):
     def __init__(self, *, static: list[Schedule], store: ScheduleStore) -> None:
         self.static = static
         self.store = store
+        self.by_id: dict[str, Schedule] = {}  # as last read: a tick starts the schedule's whole chain
 
     async def get_schedules(self) -> list[ScheduledTask]:
         schedules = [*self.static, *await self.store.dynamic()]
+        self.by_id = {s.id: s for s in schedules}
         return [
             ScheduledTask(
                 task_name=s.task_name,
@@ -57,11 +60,19 @@ class CratediggerScheduler(TaskiqScheduler):
                 "schedule %s: this minute's tick was already enqueued by another scheduler", task.schedule_id
             )
             return
-        target = self.broker.find_task(task.task_name)
-        if target is None:
-            logger.error("schedule %s names unknown task %r; skipped", task.schedule_id, task.task_name)
+        schedule = (
+            source.by_id.get(task.schedule_id) if isinstance(source, CratediggerScheduleSource) else None
+        )
+        steps = schedule.steps() if schedule is not None else []
+        chain = [ChainStep(task_name=step.task_name, arguments=step.arguments) for step in steps]
+        assert runtime.chains is not None  # REDIS_URL is set
+        try:
+            task_id, created = await runtime.chains.start(
+                chain or [ChainStep(task_name=task.task_name, arguments=task.kwargs)]
+            )
+        except LookupError as error:
+            logger.error("schedule %s: %s; skipped", task.schedule_id, error)
             return
-        task_id, created = await runtime.enqueuer.enqueue_once(target, **task.kwargs)
         await self.store.record_run(
             task.schedule_id, LastRun(task_id=task_id, enqueued_at=now, duplicate_of_active=not created)
         )

@@ -33,6 +33,9 @@ EXPECTED_TABLES = {
     "dead_letters",
     "collection_pages",
     "api_keys",
+    "spotify_accounts",
+    "spotify_authorizations",
+    "playlist_syncs",
 }
 
 
