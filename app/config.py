@@ -98,6 +98,18 @@ class Settings(BaseSettings):
     def _empty_secret_is_unset(cls, value: object) -> object:
         return None if isinstance(value, str) and not value.strip() else value
 
+    @field_validator("spotify_redirect_uri")
+    @classmethod
+    def _redirect_spotify_accepts(cls, value: HttpUrl) -> HttpUrl:
+        """Spotify refuses `localhost` and plain http anywhere but a loopback address (2025 rules)."""
+        loopback = value.host in ("127.0.0.1", "[::1]", "::1")
+        if value.host == "localhost" or (value.scheme == "http" and not loopback):
+            raise ValueError(
+                "SPOTIFY_REDIRECT_URI must be https, or http on 127.0.0.1 (Spotify refuses localhost and other "
+                "plain-http redirects)"
+            )
+        return value
+
     @field_validator("schedule_enrich_cron", mode="before")
     @classmethod
     def _empty_is_none(cls, value: object) -> object:

@@ -58,7 +58,7 @@ class SyncSummary:
     not_yet_checked: int = 0  # of those, never searched on Spotify (enrich them first)
     duplicates: int = 0  # source tracks matched to a Spotify track listed earlier in the source
     source_tracks: int = 0
-    writes: int = 0  # playlist write calls sent
+    writes: int = 0  # calls that changed the playlist's items (its creation not counted)
     snapshot_id: str | None = None
     note: str | None = None  # e.g. the source was cut at the size limit
     paused_until: str | None = None
@@ -78,7 +78,7 @@ class _Target:
     known_uris: list[str] | None  # what it holds, when known without reading it
 
 
-def wanted_uris(source: SourceTracks, summary: SyncSummary) -> list[str]:
+def wanted_uris(source: SourceTracks, summary: SyncSummary, *, limit: int) -> list[str]:
     """The source's matched tracks as URIs, each once, in source order; the rest counted."""
     seen: set[str] = set()
     wanted: list[str] = []
@@ -95,10 +95,7 @@ def wanted_uris(source: SourceTracks, summary: SyncSummary) -> list[str]:
         wanted.append(uri)
     summary.source_tracks = len(source.tracks)
     if source.more:
-        summary.note = (
-            f"the source holds more than {PLAYLIST_MAX_TRACKS} tracks: its first {PLAYLIST_MAX_TRACKS} were "
-            "mirrored (the playlist size limit)"
-        )
+        summary.note = f"the source holds more than {limit} tracks: its first {limit} were mirrored (the playlist size limit)"
     return wanted
 
 
@@ -144,7 +141,7 @@ class PlaylistSyncService:
                 if remembered
                 else None
             )
-        wanted = wanted_uris(tracks, summary)
+        wanted = wanted_uris(tracks, summary, limit=self._max_tracks)
         stop = await quota_in_force(self._quota)
         if stop is None:
             try:

@@ -97,7 +97,17 @@ class FakePlaylists:
         self.playlists: dict[str, FakePlaylist] = {}
         self._faults: deque[tuple[str, FakeResponse]] = deque()  # ("write"|"any", response)
         self._snapshots = 0
+        self._created = 0  # playlist ids are never reused, deleted ones included
         self._lock = threading.Lock()
+
+    def reset(self) -> None:
+        """Forget playlists, the log, queued faults and switches (one fake for many tests)."""
+        with self._lock:
+            self.playlists.clear()
+            self.log.clear()
+            self._faults.clear()
+        self.not_allowlisted = self.drop_item_field = False
+        self.strict_delete = True
 
     # -- fault switches -------------------------------------------------------------------------------------------
     def rate_limit(self, times: int = 1, retry_after: int = 1, *, on: str = "write") -> None:
@@ -196,9 +206,9 @@ class FakePlaylists:
             return api_error(400, "Collaborative playlists can only be private.")
         self._require_scope(user, public=public)
         with self._lock:
-            number = len(self.playlists) + 1
+            self._created += 1
             playlist = FakePlaylist(
-                id=f"5Xfakeplaylist{number:09d}",
+                id=f"5Xfakeplaylist{self._created:09d}",
                 owner=user.user_id,
                 name=body["name"],
                 public=public,
@@ -289,10 +299,10 @@ class FakePlaylists:
         if not 1 <= limit <= PAGE_MAX:
             return api_error(400, f"Invalid limit: must be between 1 and {PAGE_MAX}")
         with self._lock:
-            entries = [self._entry(uri, added_at, playlist.owner) for uri, added_at in playlist.items]
-        return self._json(
-            self._page(request, entries, path=f"/v1/playlists/{playlist.id}/items", default_limit=20)
-        )
+            items = list(playlist.items)
+        page = self._page(request, items, path=f"/v1/playlists/{playlist.id}/items", default_limit=20)
+        page["items"] = [self._entry(uri, added_at, playlist.owner) for uri, added_at in page["items"]]
+        return self._json(page)
 
     def _entry(self, uri: str, added_at: str, owner: str) -> dict[str, Any]:
         track = copy.deepcopy(self._track_item(uri.rsplit(":", 1)[1]))

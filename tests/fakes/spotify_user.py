@@ -31,6 +31,10 @@ class FakeSpotifyAccount(FakeSpotify):
         self.accounts = FakeAccounts(client_id=client_id, redirect_uris=redirect_uris, user_id=user_id)
         self.playlists = FakePlaylists(self.accounts, base_url=lambda: self.url, track_item=self._track_item)
 
+    def __enter__(self) -> FakeSpotifyAccount:
+        self.start()
+        return self
+
     def _track_item(self, track_id: str) -> dict[str, Any]:
         with self._lock:
             known = self._tracks.get(track_id)

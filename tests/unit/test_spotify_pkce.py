@@ -10,7 +10,9 @@ import re
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
+from pydantic import ValidationError
 
+from app.config import Settings
 from app.services.spotify_account import consent_expiry
 from app.sources.spotify.user_auth import PLAYLIST_SCOPES, UserAuthorization
 
@@ -56,3 +58,18 @@ def test_each_authorization_has_its_own_verifier() -> None:
 )
 def test_consent_expires_six_calendar_months_later(consented: dt.datetime, expires: dt.datetime) -> None:
     assert consent_expiry(consented) == expires
+
+
+@pytest.mark.parametrize(
+    "uri", ["http://localhost:8000/auth/spotify/callback", "http://dj.example/auth/spotify/callback"]
+)
+def test_a_redirect_uri_spotify_refuses_is_refused_at_start(uri: str) -> None:
+    with pytest.raises(ValidationError, match="SPOTIFY_REDIRECT_URI"):
+        Settings(_env_file=None, spotify_redirect_uri=uri)
+
+
+@pytest.mark.parametrize(
+    "uri", ["http://127.0.0.1:8000/auth/spotify/callback", "https://dj.example/auth/spotify/callback"]
+)
+def test_loopback_and_https_redirect_uris_are_taken(uri: str) -> None:
+    assert str(Settings(_env_file=None, spotify_redirect_uri=uri).spotify_redirect_uri) == uri
