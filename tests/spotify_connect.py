@@ -4,7 +4,7 @@ the redirect back to the callback, without any API key."""
 
 from __future__ import annotations
 
-from typing import Protocol
+from typing import Any, Protocol
 from urllib.parse import urlsplit
 
 import httpx
@@ -24,7 +24,7 @@ class SpotifyBases(Protocol):
 
 def spotify_settings(base: Settings, fake: SpotifyBases, **more: object) -> Settings:
     """`base` pointed at the fake Spotify (validated, as the environment would be)."""
-    values = {
+    values: dict[str, Any] = {
         **base.model_dump(),
         "spotify_client_id": "cid",
         "secret_key": SECRET,
