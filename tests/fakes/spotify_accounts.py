@@ -88,6 +88,7 @@ class FakeAccounts:
         self._codes: dict[str, _Code] = {}
         self._consents: dict[str, _Consent] = {}  # refresh token → consent
         self._access: dict[str, _Access] = {}
+        self._issued: list[str] = []  # every token ever handed out, expired and revoked ones included
 
     # -- fault switches ---------------------------------------------------------------------------------------
     def expire_now(self) -> None:
@@ -113,9 +114,9 @@ class FakeAccounts:
             return [token for token, consent in self._consents.items() if not consent.revoked]
 
     def issued_secrets(self) -> list[str]:
-        """Every token handed out (access and refresh), for scanning stores for them in clear."""
+        """Every token ever handed out (access and refresh), for scanning stores for them in clear."""
         with self._lock:
-            return [*self._consents, *self._access]
+            return list(self._issued)
 
     def user_for(self, access_token: str) -> AuthorizedUser | None:
         with self._lock:
@@ -192,6 +193,7 @@ class FakeAccounts:
         refresh = "AQC-" + secrets.token_urlsafe(32)
         with self._lock:
             self._consents[refresh] = _Consent(code.user_id, code.scope, consented_at=self.clock())
+            self._issued.append(refresh)
         return FakeResponse.json({**self._issue_access(code.user_id, code.scope), "refresh_token": refresh})
 
     def _refresh(self, form: dict[str, str]) -> FakeResponse:
@@ -205,6 +207,7 @@ class FakeAccounts:
                 consent.revoked = True
                 rotated = "AQC-" + secrets.token_urlsafe(32)
                 self._consents[rotated] = _Consent(consent.user_id, consent.scope, consent.consented_at)
+                self._issued.append(rotated)
         body = self._issue_access(consent.user_id, consent.scope)
         if rotated is not None:
             body["refresh_token"] = rotated
@@ -214,6 +217,7 @@ class FakeAccounts:
         access = "BQD-" + secrets.token_urlsafe(32)
         with self._lock:
             self._access[access] = _Access(user_id, scope, expires_at=self.clock() + self.access_lifetime)
+            self._issued.append(access)
         # `scope` always: spotipy drops a cached token without it.
         return {
             "access_token": access,
