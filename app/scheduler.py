@@ -9,6 +9,8 @@ the setting, instead of a crash loop later.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import datetime as dt
 import logging
 import sys
@@ -16,7 +18,7 @@ import sys
 from taskiq import ScheduledTask, ScheduleSource, TaskiqScheduler
 
 from app.broker import broker, runtime, settings
-from app.runtime.chains import ChainStep
+from app.runtime.chains import CHAIN_POLL_SECONDS, Chains, ChainStep
 from app.runtime.cron_schedules import LastRun, Schedule, ScheduleError, ScheduleStore, static_schedules
 from app.tasks import collection_tasks, playlist_tasks  # noqa: F401  (registers the tasks the schedules name)
 
@@ -49,9 +51,31 @@ class CratediggerScheduleSource(ScheduleSource):
 
 
 class CratediggerScheduler(TaskiqScheduler):
-    def __init__(self, *, store: ScheduleStore, source: CratediggerScheduleSource) -> None:
+    def __init__(self, *, store: ScheduleStore, source: CratediggerScheduleSource, chains: Chains) -> None:
         super().__init__(broker=broker, sources=[source])
         self.store = store
+        self.chains = chains
+        self._advancing: asyncio.Task[None] | None = None
+
+    async def startup(self) -> None:
+        await super().startup()
+        self._advancing = asyncio.create_task(self._advance_chains())
+
+    async def shutdown(self) -> None:
+        if self._advancing is not None:
+            self._advancing.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._advancing
+        await super().shutdown()
+
+    async def _advance_chains(self) -> None:
+        """Start each schedule's next step once the one before ended (app.runtime.chains)."""
+        while True:
+            try:
+                await self.chains.advance()
+            except Exception:  # Redis away, a step naming a task that is gone: logged, tried again later
+                logger.exception("could not advance the schedules' chained steps")
+            await asyncio.sleep(CHAIN_POLL_SECONDS)
 
     async def on_ready(self, source: ScheduleSource, task: ScheduledTask) -> None:
         now = dt.datetime.now(dt.UTC)
@@ -65,9 +89,8 @@ class CratediggerScheduler(TaskiqScheduler):
         )
         steps = schedule.steps() if schedule is not None else []
         chain = [ChainStep(task_name=step.task_name, arguments=step.arguments) for step in steps]
-        assert runtime.chains is not None  # REDIS_URL is set
         try:
-            task_id, created = await runtime.chains.start(
+            task_id, created = await self.chains.start(
                 chain or [ChainStep(task_name=task.task_name, arguments=task.kwargs)]
             )
         except LookupError as error:
@@ -91,9 +114,11 @@ def _build() -> CratediggerScheduler:
         static = static_schedules(settings)
     except ScheduleError as error:
         sys.exit(f"Scheduler settings are invalid: {error}")
-    store = runtime.schedules
-    assert store is not None  # REDIS_URL is set
-    return CratediggerScheduler(store=store, source=CratediggerScheduleSource(static=static, store=store))
+    store, chains = runtime.schedules, runtime.chains
+    assert store is not None and chains is not None  # REDIS_URL is set
+    return CratediggerScheduler(
+        store=store, source=CratediggerScheduleSource(static=static, store=store), chains=chains
+    )
 
 
 scheduler = _build()

@@ -107,9 +107,10 @@ class PlaylistSyncRequest(BaseModel):
         return {"source": self.source.as_json(), "playlist_id": self.playlist_id, "name": self.name}
 
     def describe(self) -> str:
-        source = PlaylistSource.of(self.source.as_json())
-        where = f"playlist {self.playlist_id}" if self.playlist_id else "its playlist"
-        return f"mirror {source.kind} {source.value if source.kind != 'tracks' else 'query'} into {where}"
+        source = self.source
+        what = f"chart {source.chart_key}" if source.chart_key else "a track query"
+        into = f" into playlist {self.playlist_id}" if self.playlist_id else ""
+        return f"Spotify playlist sync of {what}{into}"
 
 
 def check_sync_settings(settings: Settings) -> None:
@@ -163,6 +164,8 @@ async def sync_playlist(
     """Make a playlist of the connected Spotify account hold exactly the source's tracks that have a Spotify
     match, in the source's order (a chart's positions, the query's sort), with the fewest writes. The task's
     result counts `added`, `removed`, `kept`, `unmatched` and names the `playlist_id`."""
+    kwargs = body.task_kwargs()
+    validate_source(kwargs["source"])  # what can never be mirrored first, whatever the configuration
     check_sync_settings(resources.settings)
     account = await resources.spotify_accounts().status()
     if account is None:
@@ -176,7 +179,6 @@ async def sync_playlist(
             detail=f"Spotify no longer accepts the stored authorization ({account.reconsent_reason}): reconnect "
             "Spotify with GET /auth/spotify/login.",
         )
-    kwargs = body.task_kwargs()
     await check_source(resources, kwargs["source"])
     task_id, created = await runtime.enqueuer.enqueue_once(sync_spotify_playlist_task, **kwargs)
     return accepted(request, response, task_id, created=created, note=DUPLICATE_NOTE)

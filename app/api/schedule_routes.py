@@ -164,9 +164,9 @@ def _enrich_step(body: EnrichBody, settings: Settings) -> ScheduleStep:
 
 
 def _sync_step(body: PlaylistSyncRequest, settings: Settings) -> ScheduleStep:
-    check_sync_settings(settings)
     arguments = body.task_kwargs()
     validate_source(arguments["source"])
+    check_sync_settings(settings)
     return ScheduleStep.of("sync", arguments, body.describe())
 
 

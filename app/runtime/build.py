@@ -104,7 +104,7 @@ def _assemble(
             broker=broker,
             enqueuer=enqueuer,
         )
-        enqueuer.chains = lifecycle.chains = chains
+        enqueuer.chains = chains
     return Runtime(
         settings=settings,
         broker=broker,

@@ -2,13 +2,16 @@
 
 A chain is a list of steps (task name and arguments). `start` enqueues the first step with the no-duplicate
 rule (an identical task already queued or running is joined, not doubled) and keeps the rest in Redis under
-that task's id. When a task ends (the lifecycle middleware calls `finished`), the chains waiting on it are
-taken atomically: after a success each one's next step is started the same way; after a failure or a cancel
-they are dropped (and logged), since the next step depends on this one. A task that hands its work to a
-follow-up (a quota stop, a time budget) hands its chains over too (`hand_over`), so the next step waits for
-the work, not for the first part of it. Kept as long as task statuses (TASK_RESULT_TTL_SECONDS).
+that task's id. The scheduler process calls `advance` every CHAIN_POLL_SECONDS: for each task some chain
+waits on, a final status takes the chains atomically (so two schedulers continue a chain once): after a
+success each one's next step is started the same way; after a failure or a cancel they are dropped (and
+logged), since the next step depends on this one. A task that hands its work to a follow-up (a quota stop, a
+time budget) hands its chains over first (`hand_over`, before its own success is written), so the next step
+waits for the work, not for its first part. Kept as long as task statuses (TASK_RESULT_TTL_SECONDS).
 
-Redis only: schedules, the one user of chains, exist only with Redis.
+The scheduler, not the workers' lifecycle middleware, advances chains: a task's end stays one Redis round
+trip (docs/design.md), and chains, like schedules, belong to the scheduler. A step starts at most
+CHAIN_POLL_SECONDS after the one before ended. Redis only: schedules, the one user of chains, need Redis.
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ from app.runtime.task_status import FINISHED_STATES, StatusStore, TaskState
 logger = logging.getLogger(__name__)
 
 KEY_PREFIX = "cratedigger:chain-after:"
+CHAIN_POLL_SECONDS = 2.0
 
 
 class ChainStep(BaseModel):
@@ -101,6 +105,15 @@ class Chains:
                 "enqueued" if created else "joined the active",
                 next_id,
             )
+
+    async def advance(self) -> None:
+        """Continue or drop the chains of every task that has ended (a status not written yet, or expired: left
+        to its key's expiry)."""
+        async for key in self._redis.scan_iter(match=KEY_PREFIX + "*", count=500):
+            task_id = (key.decode() if isinstance(key, bytes) else str(key)).removeprefix(KEY_PREFIX)
+            status = await self._statuses.get(task_id)
+            if status is not None and status.state in FINISHED_STATES:
+                await self.finished(task_id, state=status.state)
 
     async def hand_over(self, from_task_id: str, to_task_id: str) -> None:
         """`from_task_id` continues as `to_task_id`: its chains wait for the follow-up instead."""

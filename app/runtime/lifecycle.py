@@ -14,7 +14,7 @@ import logging
 import random
 import traceback
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, TypeVar
 
 from redis.exceptions import RedisError
 from taskiq import TaskiqMessage, TaskiqMiddleware, TaskiqResult
@@ -27,10 +27,7 @@ from app.runtime.duplicate_claims import DuplicateClaims
 from app.runtime.error_reports import error_report
 from app.runtime.retry_policy import is_transient
 from app.runtime.stream_broker import ATTEMPT_LABEL
-from app.runtime.task_status import ErrorInfo, StatusStore, TaskState
-
-if TYPE_CHECKING:
-    from app.runtime.chains import Chains
+from app.runtime.task_status import ErrorInfo, StatusStore
 
 logger = logging.getLogger(__name__)
 
@@ -64,7 +61,6 @@ class LifecycleMiddleware(TaskiqMiddleware):
         self.max_attempts = max_attempts
         self.retry_base = retry_base_seconds
         self.retry_max = retry_max_seconds
-        self.chains: Chains | None = None  # with Redis: tasks chained after others (schedules)
 
     async def _patiently(self, write: Callable[[], Awaitable[T]]) -> T | None:
         """Status writes survive a short Redis outage; after that the failure is logged, not raised."""
@@ -116,18 +112,6 @@ class LifecycleMiddleware(TaskiqMiddleware):
             self.deliveries.settled.add(delivery.message_id)
         outcome = finished or "status not recorded"
         logger.info("task %s %s attempt %d ended: %s", message.task_name, message.task_id, attempt, outcome)
-        if finished is not None:
-            await self._continue_chains(message.task_id, finished)
-
-    async def _continue_chains(self, task_id: str, state: TaskState) -> None:
-        """Start (or drop) what was chained after this task; a failure here never changes the task's fate."""
-        if self.chains is None:
-            return
-        chains = self.chains
-        try:
-            await self._patiently(lambda: chains.finished(task_id, state=state))
-        except Exception:
-            logger.exception("could not continue the tasks chained after %s", task_id)
 
     async def _failed(self, message: TaskiqMessage, error: BaseException) -> None:
         self.statuses.stopped_by_cancel(message.task_id)  # a cancel this run saw no longer matters: it failed
@@ -211,4 +195,3 @@ class LifecycleMiddleware(TaskiqMiddleware):
         fingerprint = message.labels.get(FINGERPRINT_LABEL)
         if fingerprint:
             await self._patiently(lambda: self.claims.release(str(fingerprint), message.task_id))
-        await self._continue_chains(message.task_id, TaskState.FAILURE)

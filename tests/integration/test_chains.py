@@ -15,7 +15,7 @@ from app.runtime.chains import Chains, ChainStep
 from app.runtime.duplicate_claims import DuplicateClaims, MemoryClaimValues
 from app.runtime.enqueue import Enqueuer
 from app.runtime.memory_status_store import MemoryStatusStore
-from app.runtime.task_status import TaskState
+from app.runtime.task_status import ErrorInfo, TaskState
 
 
 class RecordingEnqueuer(Enqueuer):
@@ -106,6 +106,30 @@ async def test_joining_a_task_that_already_ended_goes_on_at_once(
     first, created = await chain.start(steps("collect", "enrich"))
     assert (first, created) == ("active-collect", False)
     assert [name for name, _ in enqueuer.sent] == ["enrich"]
+
+
+async def test_advancing_continues_what_succeeded_drops_what_failed_and_waits_for_the_rest(
+    chains: tuple[Chains, RecordingEnqueuer, MemoryStatusStore],
+) -> None:
+    """What the scheduler does every CHAIN_POLL_SECONDS."""
+    chain, enqueuer, statuses = chains
+    for name in ("collect-a", "collect-b", "collect-c"):
+        await chain.start(steps(name, f"sync-after-{name}"))  # t1, t2, t3
+    for task_id in ("t1", "t2", "t3"):
+        await statuses.mark_queued(task_id, task_name="collect", arguments={})
+    await statuses.finish("t1", result={}, release_claim=None, delivery=None)
+    await statuses.mark_failure("t2", error=ErrorInfo(type="PermanentSourceError", message="gone"))
+    await chain.advance()
+    await chain.advance()  # taken once: nothing more
+    assert [name for name, _ in enqueuer.sent] == [
+        "collect-a",
+        "collect-b",
+        "collect-c",
+        "sync-after-collect-a",
+    ]
+    await statuses.finish("t3", result={}, release_claim=None, delivery=None)
+    await chain.advance()
+    assert enqueuer.sent[-1][0] == "sync-after-collect-c" and len(enqueuer.sent) == 5
 
 
 async def test_an_unknown_task_is_refused_before_anything_starts(
