@@ -18,7 +18,7 @@ from tests.conftest import fresh_redis_url
 from tests.e2e import api
 from tests.e2e.conftest import Deployed, deployment
 from tests.e2e.processes import start_scheduler, wait_for_state, wait_until
-from tests.e2e.test_enrich_e2e import kind_of, spotify_name, top100
+from tests.e2e.test_enrich_e2e import add_top100, kind_of, spotify_settings
 from tests.fakes.beatport import FakeBeatport
 from tests.fakes.beatport_charts import genre_top100_week
 from tests.fakes.spotify_user import FakeSpotifyAccount
@@ -35,19 +35,11 @@ URI_OF_INDEX: dict[int, str] = {}  # the recorded Top 100's tracks on the fake S
 
 @pytest.fixture(scope="module")
 def spotify() -> Iterator[FakeSpotifyAccount]:
-    """Every recorded track on Spotify as the enrichment e2e has them (1 in 10 absent); the user "testdj"."""
+    """The recorded Top 100 on Spotify as the enrichment e2e has it (1 in 10 absent); the user "testdj"."""
     with FakeSpotifyAccount(
         client_id="e2e-client", client_secret="e2e-secret", redirect_uris={REDIRECT_URI}
     ) as fake:
-        for index, track in enumerate(top100()):
-            if kind_of(index) != "absent":
-                item = fake.add_track(
-                    name=f"{track.name} - {track.mix_name}",
-                    artists=[spotify_name(a.name) for a in track.artists],
-                    isrc=track.isrc if kind_of(index) == "isrc" else None,
-                    duration_ms=track.length_ms or 300_000,
-                )
-                URI_OF_INDEX[index] = item["uri"]
+        URI_OF_INDEX.update(add_top100(fake))
         yield fake
 
 
@@ -65,12 +57,8 @@ def deployed(
         tmp_path_factory.mktemp("playlists"),
         beatport,
         redis_url=fresh_redis_url(),
-        SPOTIFY_CLIENT_ID="e2e-client",
-        SPOTIFY_CLIENT_SECRET="e2e-secret",
-        SPOTIFY_API_URL=spotify.api_url,
-        SPOTIFY_AUTH_URL=spotify.auth_url,
+        settings=spotify_settings(spotify),
         SPOTIFY_ACCOUNTS_URL=spotify.url,
-        SPOTIFY_REQUESTS_PER_SECOND="200",
         SCHEDULE_MIN_INTERVAL_MINUTES="1",
     ) as running:
         yield running
