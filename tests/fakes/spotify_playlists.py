@@ -7,74 +7,32 @@ the removed paths (`/users/…`, `/playlists/{id}/tracks`, `/followers`) answer 
 
 `log` records every call (method, path, query, JSON body); `writes()` the write calls, so tests can assert the
 fewest. Fault switches: `rate_limit(n, retry_after)`, `quota_exceeded(retry_after)`, `fail_5xx(n)`,
-`not_allowlisted`, `delete_playlist(id)`, `drop_item_field`, `strict_delete`.
+`not_allowlisted`, `delete_playlist(id)`, `drop_item_field`, `strict_delete`. The playlists themselves and the
+item writes are in spotify_playlist_items.py.
 """
 
 from __future__ import annotations
 
 import base64
 import copy
-import datetime as dt
-import json
-import re
 import threading
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Any
 
 from tests.fakes.server import FakeRequest, FakeResponse
 from tests.fakes.spotify_accounts import AuthorizedUser, FakeAccounts
-
-URI = re.compile(r"spotify:(track|episode):[0-9A-Za-z]{22}")
-JSON_HEADERS = {"Content-Type": "application/json; charset=utf-8"}
-PAGE_MAX = 50
-WRITE_MAX = 100
-WRITE_METHODS = ("POST", "PUT", "DELETE")
-
-
-def api_error(status: int, message: str, *, reason: str | None = None, **headers: str) -> FakeResponse:
-    error: dict[str, Any] = {"status": status, "message": message}
-    if reason is not None:
-        error["reason"] = reason
-    return FakeResponse.json({"error": error}, status, headers={**JSON_HEADERS, **headers})
-
-
-@dataclass(frozen=True)
-class LoggedCall:
-    method: str
-    path: str
-    query: dict[str, list[str]]
-    body: Any
-
-    @property
-    def uris(self) -> list[str]:
-        """The URIs a write sent (query `uris`, body `uris`, a bare list, or DELETE's `items`)."""
-        if "uris" in self.query:
-            return self.query["uris"][0].split(",")
-        if isinstance(self.body, list):
-            return [str(uri) for uri in self.body]
-        if isinstance(self.body, dict):
-            if "uris" in self.body:
-                return [str(uri) for uri in self.body["uris"]]
-            return [str(item["uri"]) for item in self.body.get("items", [])]
-        return []
-
-
-@dataclass
-class FakePlaylist:
-    id: str
-    owner: str
-    name: str
-    public: bool
-    collaborative: bool
-    description: str
-    items: list[tuple[str, str]] = field(default_factory=list)  # (uri, added_at)
-    snapshot: str = ""
-
-    @property
-    def uris(self) -> list[str]:
-        return [uri for uri, _ in self.items]
+from tests.fakes.spotify_playlist_items import (
+    JSON_HEADERS,
+    PAGE_MAX,
+    WRITE_METHODS,
+    FakePlaylist,
+    LoggedCall,
+    Refused,
+    api_error,
+    json_body,
+    write_items,
+)
 
 
 class FakePlaylists:
@@ -144,7 +102,7 @@ class FakePlaylists:
 
     # -- serving ------------------------------------------------------------------------------------------------------
     def handle(self, request: FakeRequest, parts: list[str]) -> FakeResponse:
-        body = _json_body(request)
+        body = json_body(request)
         with self._lock:
             self.log.append(LoggedCall(request.method, request.path, dict(request.query), body))
             fault = self._take_fault(request.method)
@@ -159,7 +117,7 @@ class FakePlaylists:
             return api_error(403, "User not registered in the Developer Dashboard")
         try:
             return self._route(request, parts, user, body)
-        except _Refused as refused:
+        except Refused as refused:
             return refused.response
 
     def _take_fault(self, method: str) -> FakeResponse | None:
@@ -235,7 +193,7 @@ class FakePlaylists:
         with self._lock:
             playlist = self.playlists.get(playlist_id)
         if playlist is None:
-            raise _Refused(api_error(404, "Resource not found"))
+            raise Refused(api_error(404, "Resource not found"))
         return playlist
 
     def _details(
@@ -285,11 +243,10 @@ class FakePlaylists:
             return self._item_page(request, playlist)
         self._require_owner(playlist, user)
         self._require_scope(user, public=playlist.public)
-        if request.method == "POST":
-            return self._add(request, playlist, body)
-        if request.method == "PUT":
-            return self._replace_or_reorder(playlist, body)
-        return self._remove(playlist, body)
+        with self._lock:
+            return write_items(
+                request, playlist, body, strict_delete=self.strict_delete, snapshot=self._next_snapshot
+            )
 
     def _item_page(self, request: FakeRequest, playlist: FakePlaylist) -> FakeResponse:
         try:
@@ -314,79 +271,17 @@ class FakePlaylists:
         entry["track" if self.drop_item_field else "item"] = track
         return entry
 
-    def _add(self, request: FakeRequest, playlist: FakePlaylist, body: Any) -> FakeResponse:
-        position: Any = None
-        if "uris" in request.query:
-            uris: Any = request.query["uris"][0].split(",")
-        elif isinstance(body, list):
-            uris = body
-        elif isinstance(body, dict):
-            uris, position = body.get("uris"), body.get("position")
-        else:
-            uris = None
-        if "position" in request.query:
-            position = int(request.query["position"][0])
-        checked = self._checked_uris(uris, allow_empty=False)
-        with self._lock:
-            at = len(playlist.items) if position is None else max(0, min(int(position), len(playlist.items)))
-            playlist.items[at:at] = [(uri, _now()) for uri in checked]
-            playlist.snapshot = self._next_snapshot()
-            return self._json({"snapshot_id": playlist.snapshot}, 201)
-
-    def _replace_or_reorder(self, playlist: FakePlaylist, body: Any) -> FakeResponse:
-        if not isinstance(body, dict):
-            return api_error(400, "Request body must be a JSON object")
-        reorder = "range_start" in body or "insert_before" in body
-        if reorder and "uris" in body:
-            return api_error(400, "Give either uris or a reorder, not both")
-        with self._lock:
-            if reorder:
-                start, length = int(body["range_start"]), int(body.get("range_length", 1))
-                before = int(body["insert_before"])
-                moved = playlist.items[start : start + length]
-                rest = playlist.items[:start] + playlist.items[start + length :]
-                at = before if before <= start else before - length
-                playlist.items = rest[:at] + moved + rest[at:]
-            else:
-                uris = self._checked_uris(body.get("uris"), allow_empty=True)
-                playlist.items = [(uri, _now()) for uri in uris]
-            playlist.snapshot = self._next_snapshot()
-            return self._json({"snapshot_id": playlist.snapshot})
-
-    def _remove(self, playlist: FakePlaylist, body: Any) -> FakeResponse:
-        if not isinstance(body, dict) or ("items" not in body and self.strict_delete):
-            return api_error(400, "Missing required field: items")
-        entries = body.get("items", body.get("tracks"))
-        uris = self._checked_uris(
-            [e.get("uri") for e in entries if isinstance(e, dict)] if isinstance(entries, list) else None,
-            allow_empty=False,
-        )
-        gone = set(uris)
-        with self._lock:
-            playlist.items = [(uri, added) for uri, added in playlist.items if uri not in gone]
-            playlist.snapshot = self._next_snapshot()
-            return self._json({"snapshot_id": playlist.snapshot})
-
     # -- checks and shapes -------------------------------------------------------------------------------------------
-    @staticmethod
-    def _checked_uris(uris: Any, *, allow_empty: bool) -> list[str]:
-        if not isinstance(uris, list) or len(uris) > WRITE_MAX or (not uris and not allow_empty):
-            raise _Refused(api_error(400, f"You can add a maximum of {WRITE_MAX} tracks per request."))
-        for uri in uris:
-            if not isinstance(uri, str) or not URI.fullmatch(uri):
-                raise _Refused(api_error(400, f"Invalid Spotify URI: {uri}"))
-        return list(uris)
-
     @staticmethod
     def _require_owner(playlist: FakePlaylist, user: AuthorizedUser) -> None:
         if playlist.owner != user.user_id and not playlist.collaborative:
-            raise _Refused(api_error(403, "Forbidden"))
+            raise Refused(api_error(403, "Forbidden"))
 
     @staticmethod
     def _require_scope(user: AuthorizedUser, *, public: bool) -> None:
         needed = "playlist-modify-public" if public else "playlist-modify-private"
         if needed not in user.scope.split():
-            raise _Refused(api_error(403, "Insufficient client scope"))
+            raise Refused(api_error(403, "Insufficient client scope"))
 
     def _next_snapshot(self) -> str:
         self._snapshots += 1
@@ -415,22 +310,3 @@ class FakePlaylists:
     @staticmethod
     def _json(data: Any, status: int = 200) -> FakeResponse:
         return FakeResponse.json(data, status, headers=JSON_HEADERS)
-
-
-class _Refused(Exception):
-    def __init__(self, response: FakeResponse) -> None:
-        super().__init__(response.status)
-        self.response = response
-
-
-def _json_body(request: FakeRequest) -> Any:
-    if not request.body:
-        return None
-    try:
-        return json.loads(request.body)
-    except ValueError:
-        return None
-
-
-def _now() -> str:
-    return dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")

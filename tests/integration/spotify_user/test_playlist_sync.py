@@ -18,7 +18,7 @@ from app.services.playlist_sync import PlaylistSyncService, SyncSummary
 from app.services.resources import Resources
 from app.sources.spotify.calls import CallPolicy
 from tests.fakes.spotify import fake_id
-from tests.fakes.spotify_playlists import FakePlaylist
+from tests.fakes.spotify_playlist_items import FakePlaylist
 from tests.fakes.spotify_user import FakeSpotifyAccount
 
 CHART = "genre-top-100-11"
