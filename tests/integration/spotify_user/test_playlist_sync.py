@@ -272,6 +272,10 @@ async def test_the_remembered_playlist_is_remade_when_deleted_and_foreign_playli
         await syncs.run({"chart_key": CHART}, playlist_id=foreign.id)
     with pytest.raises(PermanentSourceError, match="does not exist"):
         await syncs.run({"chart_key": CHART}, playlist_id="5Xnosuchplaylist0000001")
+    spotify.playlists.not_allowlisted = True  # Development Mode: the user is not on the app's list
+    with pytest.raises(PermanentSourceError, match="User not registered in the Developer Dashboard"):
+        await syncs.run({"chart_key": CHART})
+    spotify.playlists.not_allowlisted = False
     spotify.playlists.drop_item_field = True  # an older Client ID: entries carry `track`, not `item`
     spotify.playlists.playlists[remade.playlist_id or ""].snapshot = "edited"
     assert (await syncs.run({"chart_key": CHART})).kept == 5
