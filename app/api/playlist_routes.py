@@ -11,7 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictFloat, StrictInt, Strin
 from app.api.access import WRITE
 from app.api.collect_routes import accepted
 from app.api.deps import ResourcesDep, RuntimeDep
-from app.api.input_types import INT4_MAX, BeatportId, BodyText, Flag
+from app.api.input_types import INT4_MAX, BeatportId, BodyText, Flag, IsoDate
 from app.api.responses import error_responses
 from app.api.schemas import TaskAccepted, exactly_one_of, refuse_nulls
 from app.config import Settings
@@ -26,7 +26,6 @@ router = APIRouter(prefix="/playlists", tags=["spotify playlists"])
 
 ChartKeyText = Annotated[str, StringConstraints(strict=True, pattern=r"^[a-z0-9][a-z0-9-]{0,99}$")]
 SpotifyPlaylistId = Annotated[str, StringConstraints(strict=True, pattern=r"^[0-9A-Za-z]{22}$")]
-IsoDateText = Annotated[str, StringConstraints(strict=True, pattern=r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")]
 PlaylistName = Annotated[BodyText, StringConstraints(max_length=100)]
 DUPLICATE_NOTE = (
     "A sync of the same source into the same playlist is already queued or running: this is its task."
@@ -45,8 +44,8 @@ class TrackSelection(BaseModel):
     key: BodyText | None = None
     isrc: BodyText | None = None
     enriched: Flag | None = None
-    published_from: IsoDateText | None = None
-    published_to: IsoDateText | None = None
+    published_from: IsoDate | None = None
+    published_to: IsoDate | None = None
     match_method: MatchMethod | None = None
     match_score_lt: Annotated[StrictFloat | StrictInt | None, Field(ge=0, le=1)] = None
     sort: SortField = "id"

@@ -86,7 +86,10 @@ def track_query(value: dict[str, Any]) -> tuple[TrackFilters, TrackSort]:
     given = {name: value[name] for name in FILTER_NAMES if value.get(name) is not None}
     for name in _DATE_FILTERS:
         if name in given:
-            given[name] = dt.date.fromisoformat(str(given[name]))
+            try:
+                given[name] = dt.date.fromisoformat(str(given[name]))
+            except ValueError as error:
+                raise TrackQueryError(name, f"{name} must be a date as YYYY-MM-DD") from error
     return TrackFilters(**given), TrackSort(
         field=value.get("sort") or "id", order=value.get("order") or "asc"
     )

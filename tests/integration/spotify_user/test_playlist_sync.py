@@ -312,6 +312,8 @@ async def test_post_playlists_sync_is_a_task_with_counts_and_refuses_what_it_can
         ({"source": {"chart_key": "chart-424242"}}, "No chart with key"),
         ({"source": {"tracks": {"bpm_min": 130, "bpm_max": 120}}}, "bpm_min"),
         ({"source": {"tracks": {"bpm_min": "130"}}}, "integer"),
+        ({"source": {"tracks": {"published_to": "0000-00-00"}}}, "date"),
+        ({"source": {"tracks": {"genre": 1, "published_from": "2026-02-30"}}}, "date"),
         ({"source": {"chart_key": CHART, "tracks": {}}}, "exactly one of"),
         ({"source": {"chart_key": CHART}, "playlist_id": "not-an-id"}, "pattern"),
         ({"source": {}}, "exactly one of"),
