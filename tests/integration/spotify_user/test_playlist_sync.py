@@ -105,6 +105,15 @@ class Syncs:
             client.close()
 
 
+async def mirrored(embedded_app: FastAPI, chart: Sequence[int]) -> tuple[Syncs, str]:
+    """CHART collected once with `chart` and synced into a new playlist: the syncs and that playlist's id."""
+    await seed_chart(embedded_app, chart, week=0)
+    syncs = Syncs(embedded_app)
+    first = await syncs.run({"chart_key": CHART})
+    assert first.playlist_id is not None and first.playlist_created
+    return syncs, first.playlist_id
+
+
 def writes_since(fake: FakeSpotifyAccount, start: int) -> list[tuple[str, int]]:
     return [
         (call.method, len(call.uris))
@@ -184,18 +193,15 @@ async def test_a_large_source_is_written_100_at_a_time_after_a_replace_and_cut_a
 async def test_changes_made_on_spotify_are_undone_with_the_fewest_writes(
     embedded_app: FastAPI, connected: str, spotify: FakeSpotifyAccount
 ) -> None:
-    await seed_chart(embedded_app, list(range(1, 151)), week=0)
-    syncs = Syncs(embedded_app)
-    first = await syncs.run({"chart_key": CHART})
-    assert first.playlist_id is not None
-    playlist = spotify.playlists.playlists[first.playlist_id]
+    syncs, playlist_id = await mirrored(embedded_app, range(1, 151))
+    playlist = spotify.playlists.playlists[playlist_id]
     playlist.items.insert(10, (uri(999), "2026-12-01T00:00:00Z"))  # the user added a track in the app
     playlist.snapshot = "changed-by-someone"
     before = len(spotify.playlists.log)
     fixed = await syncs.run({"chart_key": CHART})
     assert writes_since(spotify, before) == [("DELETE", 1)]  # cheaper than a replace of 150 (2 calls)
     assert (fixed.added, fixed.removed, fixed.kept) == (0, 1, 150)
-    assert spotify.playlists.uris_of(first.playlist_id) == [uri(t) for t in range(1, 151)]
+    assert spotify.playlists.uris_of(playlist_id) == [uri(t) for t in range(1, 151)]
 
 
 async def test_a_short_rate_limit_is_waited_out_and_a_failed_write_is_not_repeated_blindly(
@@ -252,13 +258,10 @@ async def test_a_quota_stop_pauses_every_spotify_task_and_hands_the_sync_over(
 async def test_the_remembered_playlist_is_remade_when_deleted_and_foreign_playlists_are_refused(
     embedded_app: FastAPI, connected: str, spotify: FakeSpotifyAccount
 ) -> None:
-    await seed_chart(embedded_app, list(range(1, 6)), week=0)
-    syncs = Syncs(embedded_app)
-    first = await syncs.run({"chart_key": CHART})
-    assert first.playlist_id is not None
-    spotify.playlists.delete_playlist(first.playlist_id)
+    syncs, playlist_id = await mirrored(embedded_app, range(1, 6))
+    spotify.playlists.delete_playlist(playlist_id)
     remade = await syncs.run({"chart_key": CHART})
-    assert remade.playlist_created and remade.playlist_id != first.playlist_id
+    assert remade.playlist_created and remade.playlist_id != playlist_id
     foreign = FakePlaylist(
         id="5Xsomeoneelses000000001",
         owner="other",
