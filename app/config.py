@@ -43,6 +43,11 @@ class Settings(BaseSettings):
     spotify_auth_url: HttpUrl = HttpUrl("https://accounts.spotify.com/api/token")
     spotify_market: str = Field(default="US", min_length=2, max_length=2)
     spotify_requests_per_second: PositiveFloat = 2.0
+    # The user's own account (playlists): PKCE authorization on SPOTIFY_ACCOUNTS_URL (/authorize, /api/token),
+    # answered at SPOTIFY_REDIRECT_URI, which must be registered in the Spotify app exactly as written here.
+    spotify_accounts_url: HttpUrl = HttpUrl("https://accounts.spotify.com")
+    spotify_redirect_uri: HttpUrl = HttpUrl("http://127.0.0.1:8000/auth/spotify/callback")
+    playlist_sync_task_timeout_seconds: PositiveFloat = 15 * 60
 
     worker_concurrency: PositiveInt = 10
     # Larger request bodies are refused with 413 before they are read (contract, second part: "Limits").
@@ -119,6 +124,18 @@ class Settings(BaseSettings):
     @classmethod
     def _empty_secret_is_unset(cls, value: object) -> object:
         return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("spotify_redirect_uri")
+    @classmethod
+    def _redirect_spotify_accepts(cls, value: HttpUrl) -> HttpUrl:
+        """Spotify refuses `localhost` and plain http anywhere but a loopback address (2025 rules)."""
+        loopback = value.host in ("127.0.0.1", "[::1]", "::1")
+        if value.host == "localhost" or (value.scheme == "http" and not loopback):
+            raise ValueError(
+                "SPOTIFY_REDIRECT_URI must be https, or http on 127.0.0.1 (Spotify refuses localhost and other "
+                "plain-http redirects)"
+            )
+        return value
 
     @field_validator(
         "schedule_enrich_cron",

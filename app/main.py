@@ -19,7 +19,9 @@ from app.api import (
     health_routes,
     match_routes,
     metrics_routes,
+    playlist_routes,
     schedule_routes,
+    spotify_auth_routes,
     task_event_routes,
     task_routes,
     track_routes,
@@ -109,6 +111,8 @@ def create_app(
         schedule_routes,
         watchlist_routes,
         feed_routes,
+        spotify_auth_routes,
+        playlist_routes,
     ):
         app.include_router(router_module.router)
     app.include_router(chart_routes.router)

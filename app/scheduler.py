@@ -9,6 +9,8 @@ the setting, instead of a crash loop later.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import datetime as dt
 import logging
 import sys
@@ -16,9 +18,14 @@ import sys
 from taskiq import ScheduledTask, ScheduleSource, TaskiqScheduler
 
 from app.broker import broker, runtime, settings
+from app.runtime.chains import CHAIN_POLL_SECONDS, Chains, ChainStep
 from app.runtime.cron_schedules import LastRun, Schedule, ScheduleError, ScheduleStore, static_schedules
 from app.runtime.worker_registry import WorkerRegistry
-from app.tasks import collection_tasks, watchlist_tasks  # noqa: F401  (registers the tasks the schedules name)
+from app.tasks import (  # noqa: F401  (registers the tasks the schedules name)
+    collection_tasks,
+    playlist_tasks,
+    watchlist_tasks,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -31,10 +38,12 @@ class CratediggerScheduleSource(ScheduleSource):
         self.static = static
         self.store = store
         self.workers = workers
+        self.by_id: dict[str, Schedule] = {}  # as last read: a tick starts the schedule's whole chain
 
     async def get_schedules(self) -> list[ScheduledTask]:
         await self.workers.beat_scheduler()  # once a minute: what `cratedigger health scheduler` checks
         schedules = [*self.static, *await self.store.dynamic()]
+        self.by_id = {s.id: s for s in schedules}
         return [
             ScheduledTask(
                 task_name=s.task_name,
@@ -50,9 +59,31 @@ class CratediggerScheduleSource(ScheduleSource):
 
 
 class CratediggerScheduler(TaskiqScheduler):
-    def __init__(self, *, store: ScheduleStore, source: CratediggerScheduleSource) -> None:
+    def __init__(self, *, store: ScheduleStore, source: CratediggerScheduleSource, chains: Chains) -> None:
         super().__init__(broker=broker, sources=[source])
         self.store = store
+        self.chains = chains
+        self._advancing: asyncio.Task[None] | None = None
+
+    async def startup(self) -> None:
+        await super().startup()
+        self._advancing = asyncio.create_task(self._advance_chains())
+
+    async def shutdown(self) -> None:
+        if self._advancing is not None:
+            self._advancing.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._advancing
+        await super().shutdown()
+
+    async def _advance_chains(self) -> None:
+        """Start each schedule's next step once the one before ended (app.runtime.chains)."""
+        while True:
+            try:
+                await self.chains.advance()
+            except Exception:  # Redis away, a step naming a task that is gone: logged, tried again later
+                logger.exception("could not advance the schedules' chained steps")
+            await asyncio.sleep(CHAIN_POLL_SECONDS)
 
     async def on_ready(self, source: ScheduleSource, task: ScheduledTask) -> None:
         now = dt.datetime.now(dt.UTC)
@@ -61,11 +92,18 @@ class CratediggerScheduler(TaskiqScheduler):
                 "schedule %s: this minute's tick was already enqueued by another scheduler", task.schedule_id
             )
             return
-        target = self.broker.find_task(task.task_name)
-        if target is None:
-            logger.error("schedule %s names unknown task %r; skipped", task.schedule_id, task.task_name)
+        schedule = (
+            source.by_id.get(task.schedule_id) if isinstance(source, CratediggerScheduleSource) else None
+        )
+        steps = schedule.steps() if schedule is not None else []
+        chain = [ChainStep(task_name=step.task_name, arguments=step.arguments) for step in steps]
+        try:
+            task_id, created = await self.chains.start(
+                chain or [ChainStep(task_name=task.task_name, arguments=task.kwargs)]
+            )
+        except LookupError as error:
+            logger.error("schedule %s: %s; skipped", task.schedule_id, error)
             return
-        task_id, created = await runtime.enqueuer.enqueue_once(target, **task.kwargs)
         await self.store.record_run(
             task.schedule_id, LastRun(task_id=task_id, enqueued_at=now, duplicate_of_active=not created)
         )
@@ -84,10 +122,10 @@ def _build() -> CratediggerScheduler:
         static = static_schedules(settings)
     except ScheduleError as error:
         sys.exit(f"Scheduler settings are invalid: {error}")
-    store, workers = runtime.schedules, runtime.workers
-    assert store is not None and workers is not None  # REDIS_URL is set
+    store, chains, workers = runtime.schedules, runtime.chains, runtime.workers
+    assert store is not None and chains is not None and workers is not None  # REDIS_URL is set
     source = CratediggerScheduleSource(static=static, store=store, workers=workers)
-    return CratediggerScheduler(store=store, source=source)
+    return CratediggerScheduler(store=store, source=source, chains=chains)
 
 
 scheduler = _build()

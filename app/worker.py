@@ -5,6 +5,6 @@ FastAPI lifespan inside the worker, so tasks get the same resources the API has.
 """
 
 from app.broker import broker
-from app.tasks import collection_tasks, watchlist_tasks  # noqa: F401  (registers the tasks)
+from app.tasks import collection_tasks, playlist_tasks, watchlist_tasks  # noqa: F401  (registers the tasks)
 
 __all__ = ["broker"]

@@ -69,6 +69,18 @@ async def caller_for_key(resources: Resources, secret: str) -> Caller | None:
     return None if found is None else Caller(*found)
 
 
+async def current_key(resources: Resources, name: str) -> tuple[str, Scope] | None:
+    """The stored hash and scope of the key named so, as it is now (None: revoked or never made). Whatever was
+    started with a key (a dashboard session, a Spotify connection) is checked against this when it resumes."""
+    if name == ADMIN_KEY_NAME:
+        admin_key = resources.settings.api_admin_key
+        if admin_key is None:
+            return None
+        return api_keys.hash_key(admin_key.get_secret_value()), Scope.admin
+    async with resources.sessions() as session:
+        return await api_keys.key_hash_of(session, name=name)
+
+
 CallerOrNone = Annotated[Caller | None, Depends(identify)]
 
 
@@ -125,6 +137,7 @@ PUBLIC = Depends(Public())
 METRICS = Depends(MetricsRule())
 ReadCaller = Annotated[Caller, READ]
 WriteCaller = Annotated[Caller, WRITE]
+AdminCaller = Annotated[Caller, ADMIN]
 PublicCaller = Annotated[Caller | None, PUBLIC]
 
 

@@ -12,6 +12,7 @@ from sqlalchemy import text
 from app.api.access import PublicCaller
 from app.api.deps import ResourcesDep, RuntimeDep
 from app.runtime.worker_registry import WorkerRegistry
+from app.services.spotify_account import RECONNECT_HINT
 
 router = APIRouter(tags=["health"])
 
@@ -47,9 +48,27 @@ async def _redis(runtime: RuntimeDep) -> dict[str, Any]:
     }
 
 
+async def _spotify_account(resources: ResourcesDep) -> dict[str, Any] | None:
+    """The connected Spotify account, when there is one. Needing re-consent is reported, not counted as a
+    failure: the service itself is fine, a person has to connect the account again."""
+    found = await resources.spotify_accounts().status()
+    if found is None:
+        return None
+    details: dict[str, Any] = {
+        "ok": True,
+        "spotify_user_id": found.spotify_user_id,
+        "consent_expires_at": found.consent_expires_at.isoformat(),
+        "needs_reconsent": found.needs_reconsent,
+    }
+    if found.needs_reconsent:
+        details["note"] = f"{found.reconsent_reason}: {RECONNECT_HINT}"
+    return details
+
+
 class HealthReport(BaseModel):
     status: Literal["ok", "degraded"]
-    # database, redis, workers: {"ok": bool, "error"?, "note"?, …}; only for callers with a key
+    # database, redis, workers, spotify_account (when one is connected): {"ok": bool, "error"?, "note"?, …};
+    # only for callers with a key
     checks: dict[str, dict[str, Any]] | None = None
 
 
@@ -79,6 +98,10 @@ async def health(caller: PublicCaller, resources: ResourcesDep, runtime: Runtime
         note = "REDIS_URL unset: in-process broker, tasks are not durable"
         checks["redis"] = {"ok": True, "note": note}
         checks["workers"] = {"ok": True, "note": "tasks run inside the API process"}
+    if checks["database"]["ok"]:
+        account = await _check(_spotify_account(resources))
+        if not account["ok"] or len(account) > 1:  # a connected account, or the error reading it
+            checks["spotify_account"] = account
     healthy = all(c["ok"] for c in checks.values())
     report: dict[str, Any] = {"status": "ok" if healthy else "degraded"}
     if caller is not None:

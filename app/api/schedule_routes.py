@@ -10,8 +10,10 @@ from app.api.access import ADMIN, READ
 from app.api.deps import RuntimeDep, SessionDep, SettingsDep, StatusStoreDep
 from app.api.input_types import BodyText
 from app.api.limits import check_max_pages, check_schedule_limits
+from app.api.playlist_routes import PlaylistSyncRequest, check_sync_settings, validate_source
 from app.api.responses import error_responses
-from app.api.schemas import CollectRequest, EnrichBody, exactly_one_of, refuse_nulls
+from app.api.schemas import CollectRequest, EnrichBody, refuse_nulls
+from app.config import Settings
 from app.db.watchlists import count_watchlists
 from app.errors import InvalidTargetError
 from app.runtime.cron_schedules import (
@@ -19,6 +21,7 @@ from app.runtime.cron_schedules import (
     Schedule,
     ScheduleError,
     ScheduleKind,
+    ScheduleStep,
     ScheduleStore,
     enrich_kwargs,
     new_schedule,
@@ -32,27 +35,43 @@ from app.runtime.task_status import TaskState
 router = APIRouter(prefix="/schedules", tags=["schedules"])
 
 
+ACTIONS = ("collect", "enrich", "sync")
+
+
 class ScheduleRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid", json_schema_extra=exactly_one_of("collect", "enrich"))
+    """A cron and one or more actions. Several run as one chain, always in the order collect → enrich → sync,
+    each started when the one before succeeded: "collect the Top 100, enrich what is new, then mirror it"."""
+
+    model_config = ConfigDict(
+        extra="forbid", json_schema_extra={"anyOf": [{"required": [action]} for action in ACTIONS]}
+    )
 
     cron: BodyText
     timezone: BodyText = "UTC"
     collect: CollectRequest | None = None
     enrich: EnrichBody | None = None
+    sync: PlaylistSyncRequest | None = None
 
     @model_validator(mode="before")
     @classmethod
     def _no_null_action(cls, data: Any) -> Any:
-        return refuse_nulls(data, "collect", "enrich")
+        return refuse_nulls(data, *ACTIONS)
 
     @model_validator(mode="after")
-    def _one_kind(self) -> ScheduleRequest:
-        if (self.collect is None) == (self.enrich is None):
+    def _some_action(self) -> ScheduleRequest:
+        if self.collect is None and self.enrich is None and self.sync is None:
             raise ValueError(
-                'give exactly one of "collect" (as for POST /collect/beatport/collect) or "enrich" '
-                '(as for POST /collect/spotify/enrich), e.g. {"cron": "0 6 * * *", "collect": {"genre": "tech-house"}}'
+                'give "collect" (as for POST /collect/beatport/collect), "enrich" (as for POST '
+                '/collect/spotify/enrich), "sync" (as for POST /playlists/sync), or several to run one after '
+                'another, e.g. {"cron": "0 6 * * *", "collect": {"genre": "tech-house"}}'
             )
         return self
+
+
+class ScheduleStepOut(BaseModel):
+    kind: ScheduleKind
+    description: str
+    arguments: dict[str, object]
 
 
 class LastRunOut(BaseModel):
@@ -64,14 +83,15 @@ class LastRunOut(BaseModel):
 
 class ScheduleOut(BaseModel):
     id: str
-    kind: ScheduleKind
+    kind: ScheduleKind  # the first action's
     source: Literal["settings", "api", "watchlist"]
     description: str
     cron: str
     timezone: str
     arguments: dict[str, object]
+    then: list[ScheduleStepOut]  # the actions chained after the first, in order
     next_run_at: dt.datetime | None  # None: the cron never fires
-    last_run: LastRunOut | None
+    last_run: LastRunOut | None  # the first action's task
 
 
 def get_schedule_store(runtime: RuntimeDep) -> ScheduleStore:
@@ -106,6 +126,10 @@ async def _describe(schedule: Schedule, store: ScheduleStore, statuses: StatusSt
         cron=schedule.cron,
         timezone=schedule.timezone,
         arguments=schedule.arguments,
+        then=[
+            ScheduleStepOut(kind=s.kind, description=s.description, arguments=s.arguments)
+            for s in schedule.then
+        ],
         next_run_at=next_run(schedule),
         last_run=last_out,
     )
@@ -120,6 +144,45 @@ async def list_schedules(
     return [await _describe(s, store, statuses) for s in schedules]
 
 
+def _collect_step(body: CollectRequest, settings: Settings) -> ScheduleStep:
+    check_max_pages(body.max_pages, settings)
+    target = body.target()
+    return ScheduleStep.of(
+        "collect", {"target": target.path(), "max_pages": body.max_pages}, target.describe()
+    )
+
+
+def _enrich_step(body: EnrichBody, settings: Settings) -> ScheduleStep:
+    missing = settings.missing_spotify_settings()
+    if missing:
+        raise HTTPException(
+            status.HTTP_503_SERVICE_UNAVAILABLE,
+            detail=f"Spotify enrichment is not configured: set {' and '.join(missing)} first.",
+        )
+    arguments = enrich_kwargs(
+        track_ids=body.track_ids, only_missing=body.only_missing, limit=body.limit, force=body.force
+    )
+    return ScheduleStep.of("enrich", arguments, "Spotify enrichment")
+
+
+def _sync_step(body: PlaylistSyncRequest, settings: Settings) -> ScheduleStep:
+    arguments = body.task_kwargs()
+    validate_source(arguments["source"])
+    check_sync_settings(settings)
+    return ScheduleStep.of("sync", arguments, body.describe())
+
+
+def _steps(body: ScheduleRequest, settings: Settings) -> list[ScheduleStep]:
+    steps = []
+    if body.collect is not None:
+        steps.append(_collect_step(body.collect, settings))
+    if body.enrich is not None:
+        steps.append(_enrich_step(body.enrich, settings))
+    if body.sync is not None:
+        steps.append(_sync_step(body.sync, settings))
+    return steps
+
+
 @router.post("", status_code=status.HTTP_201_CREATED, dependencies=[ADMIN])
 async def create_schedule(
     body: ScheduleRequest,
@@ -128,7 +191,8 @@ async def create_schedule(
     settings: SettingsDep,
     session: SessionDep,
 ) -> ScheduleOut:
-    """Add a cron schedule for a collection target or an enrichment request; kept in Redis across restarts."""
+    """Add a cron schedule of a collection, an enrichment, a playlist sync, or a chain of them (in that order,
+    each started once the one before succeeded); kept in Redis across restarts."""
     try:
         cron = validate_cron(body.cron)
         validate_timezone(body.timezone)
@@ -141,39 +205,8 @@ async def create_schedule(
         settings=settings,
         watchlists=await count_watchlists(session),
     )
-    if body.collect is not None:
-        check_max_pages(body.collect.max_pages, settings)
     try:
-        if body.collect is not None:
-            request = body.collect
-            target = request.target()
-            schedule = new_schedule(
-                kind="collect",
-                kwargs={"target": target.path(), "max_pages": request.max_pages},
-                cron=body.cron,
-                timezone=body.timezone,
-                description=target.describe(),
-            )
-        else:
-            assert body.enrich is not None
-            missing = settings.missing_spotify_settings()
-            if missing:
-                raise HTTPException(
-                    status.HTTP_503_SERVICE_UNAVAILABLE,
-                    detail=f"Spotify enrichment is not configured: set {' and '.join(missing)} first.",
-                )
-            schedule = new_schedule(
-                kind="enrich",
-                kwargs=enrich_kwargs(
-                    track_ids=body.enrich.track_ids,
-                    only_missing=body.enrich.only_missing,
-                    limit=body.enrich.limit,
-                    force=body.enrich.force,
-                ),
-                cron=body.cron,
-                timezone=body.timezone,
-                description="Spotify enrichment",
-            )
+        schedule = new_schedule(steps=_steps(body, settings), cron=body.cron, timezone=body.timezone)
     except (ScheduleError, InvalidTargetError) as error:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, detail=str(error)) from error
     await store.add(schedule)

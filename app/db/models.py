@@ -331,3 +331,59 @@ class WatchlistTrack(Base):
 
 Index("ix_watchlist_tracks_first_seen", WatchlistTrack.watchlist_id, WatchlistTrack.first_seen_at)
 Index("ix_watchlist_tracks_run", WatchlistTrack.watchlist_id, WatchlistTrack.run_id)
+
+
+class SpotifyAccount(Base):
+    """The Spotify account whose playlists Cratedigger writes (one at most: id 1). Its tokens are sealed with
+    SECRET_KEY (app.sealed); consent lasts six months from `consented_at`."""
+
+    __tablename__ = "spotify_accounts"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    spotify_user_id: Mapped[str] = mapped_column(String(200))
+    display_name: Mapped[str | None] = mapped_column(String(500))
+    scope: Mapped[str] = mapped_column(Text)
+    refresh_token_sealed: Mapped[str] = mapped_column(Text)
+    access_token_sealed: Mapped[str | None] = mapped_column(Text)
+    access_token_expires_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    consented_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    connected_by: Mapped[str] = mapped_column(String(100))  # the API key's name
+    refreshed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    refresh_token_rotated_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    # Spotify refused the refresh token (invalid_grant): nothing works until the user connects again.
+    needs_reconsent_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    reconsent_reason: Mapped[str | None] = mapped_column(Text)
+
+    __table_args__ = (CheckConstraint("id = 1", name="one_account"),)
+
+
+class SpotifyAuthorization(Base):
+    """A connection started by GET /auth/spotify/login and not finished yet: used once, or expired. Only the
+    state's hash is kept, and the PKCE verifier sealed; `caller_*` is the API key that started it."""
+
+    __tablename__ = "spotify_authorizations"
+
+    state_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    code_verifier_sealed: Mapped[str] = mapped_column(Text)
+    caller_name: Mapped[str] = mapped_column(String(100))
+    caller_key_hash: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    expires_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, index=True)
+
+
+class PlaylistSync(Base):
+    """A source mirrored into a playlist of a Spotify user: the playlist it went to last, and what the playlist
+    held (`uris`) at `snapshot_id` after that sync."""
+
+    __tablename__ = "playlist_syncs"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    spotify_user_id: Mapped[str] = mapped_column(String(200))
+    source_key: Mapped[str] = mapped_column(String(300))
+    source: Mapped[dict[str, Any]] = mapped_column(JSON)
+    playlist_id: Mapped[str] = mapped_column(String(64))
+    snapshot_id: Mapped[str | None] = mapped_column(String(200))
+    uris: Mapped[list[str]] = mapped_column(JSON, default=list)
+    synced_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    __table_args__ = (UniqueConstraint("spotify_user_id", "source_key"),)

@@ -13,6 +13,7 @@ from redis.asyncio import Redis
 from taskiq import AsyncBroker
 
 from app.config import Settings
+from app.runtime.chains import Chains
 from app.runtime.cron_schedules import ScheduleStore
 from app.runtime.dead_letter_outbox import DeadLetterOutbox, MemoryPendingLetters, RedisPendingLetters
 from app.runtime.deliveries import Deliveries
@@ -51,6 +52,7 @@ class Runtime:
     redis: Redis | None = None  # the process's one pool, shared with services (tokens, cooldowns)
     workers: WorkerRegistry | None = None
     schedules: ScheduleStore | None = None  # dynamic schedules live in Redis: none in embedded mode
+    chains: Chains | None = None  # tasks started when another succeeds (schedules' steps): Redis only
 
     @property
     def durable(self) -> bool:
@@ -92,17 +94,29 @@ def _assemble(
     )
     broker.with_result_backend(StatusResultBackend(statuses))
     broker.add_middlewares(lifecycle)
+    enqueuer = Enqueuer(claims)
+    chains = None
+    if redis is not None:
+        chains = Chains(
+            redis,
+            statuses=statuses,
+            ttl_seconds=settings.task_result_ttl_seconds,
+            broker=broker,
+            enqueuer=enqueuer,
+        )
+        enqueuer.chains = chains
     return Runtime(
         settings=settings,
         broker=broker,
         statuses=statuses,
         claims=claims,
-        enqueuer=Enqueuer(claims),
+        enqueuer=enqueuer,
         lifecycle=lifecycle,
         outbox=outbox,
         redis=redis,
         workers=workers,
         schedules=ScheduleStore(redis) if redis is not None else None,
+        chains=chains,
     )
 
 

@@ -1,5 +1,7 @@
-"""Schedules: cron-timed collections, enrichments and watchlist runs, from settings (static) and from the API
-(kept in Redis; a watchlist's schedule is added and removed with the watchlist, `watchlist_schedule`).
+"""Schedules: cron-timed collections, enrichments, playlist syncs and watchlist runs, from settings (static) and
+from the API (kept in Redis; a watchlist's schedule is added and removed with the watchlist, `watchlist_schedule`).
+A schedule of the API may chain steps (collect → enrich → sync): its first step is enqueued at each tick and the
+others (`then`) one after another, each once the one before succeeded (app.runtime.chains).
 
 The scheduler process (`app/scheduler.py`) reads them; the API manages the dynamic ones. Everything that must
 hold across processes lives in Redis: the dynamic schedules, one claim per schedule and minute (so two scheduler
@@ -30,19 +32,37 @@ LAST_RUN_PREFIX = "cratedigger:schedule-last:"
 
 COLLECT_TASK = "collect_bp_tracks"
 ENRICH_TASK = "enrich_spotify_data"
+SYNC_TASK = "sync_spotify_playlist"
 WATCHLIST_TASK = "run_watchlist"
 WATCHLIST_SCHEDULE_PREFIX = "watchlist-"
 
-ScheduleKind = Literal["collect", "enrich", "watchlist"]
+ScheduleKind = Literal["collect", "enrich", "sync", "watchlist"]
+TASK_OF_KIND: dict[str, str] = {
+    "collect": COLLECT_TASK,
+    "enrich": ENRICH_TASK,
+    "sync": SYNC_TASK,
+    "watchlist": WATCHLIST_TASK,
+}
 
 
 class ScheduleError(ValueError):
     """A schedule that cannot run; the message names what to fix."""
 
 
+class ScheduleStep(BaseModel):
+    kind: ScheduleKind
+    task_name: str
+    arguments: dict[str, Any]
+    description: str = ""
+
+    @classmethod
+    def of(cls, kind: ScheduleKind, arguments: dict[str, Any], description: str) -> ScheduleStep:
+        return cls(kind=kind, task_name=TASK_OF_KIND[kind], arguments=arguments, description=description)
+
+
 class Schedule(BaseModel):
     id: str
-    kind: ScheduleKind
+    kind: ScheduleKind  # the first step's
     task_name: str
     arguments: dict[str, Any]
     cron: str
@@ -50,6 +70,11 @@ class Schedule(BaseModel):
     source: Literal["settings", "api", "watchlist"] = "api"
     description: str = ""
     created_at: dt.datetime | None = None
+    then: list[ScheduleStep] = []  # run in order after the first step, each once the one before succeeded
+
+    def steps(self) -> list[ScheduleStep]:
+        first = ScheduleStep(kind=self.kind, task_name=self.task_name, arguments=self.arguments)
+        return [first, *self.then]
 
 
 class LastRun(BaseModel):
@@ -168,19 +193,19 @@ def enrich_kwargs(
     return {"track_ids": track_ids, "only_missing": only_missing, "limit": limit, "force": force}
 
 
-def new_schedule(
-    *, kind: Literal["collect", "enrich"], kwargs: dict[str, Any], cron: str, timezone: str, description: str
-) -> Schedule:
+def new_schedule(*, steps: list[ScheduleStep], cron: str, timezone: str) -> Schedule:
+    first = steps[0]
     return Schedule(
         id=uuid.uuid4().hex[:16],
-        kind=kind,
-        task_name=COLLECT_TASK if kind == "collect" else ENRICH_TASK,
-        arguments=kwargs,
+        kind=first.kind,
+        task_name=first.task_name,
+        arguments=first.arguments,
         cron=validate_cron(cron),
         timezone=validate_timezone(timezone),
         source="api",
-        description=description,
+        description=", then ".join(step.description for step in steps),
         created_at=dt.datetime.now(dt.UTC),
+        then=steps[1:],
     )
 
 

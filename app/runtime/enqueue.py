@@ -5,12 +5,15 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from taskiq import AsyncTaskiqDecoratedTask, TaskiqMessage
 
 from app.runtime.duplicate_claims import DuplicateClaims, fingerprint
 from app.runtime.lifecycle import FINGERPRINT_LABEL
+
+if TYPE_CHECKING:
+    from app.runtime.chains import Chains
 
 RequestIdentity = Callable[[dict[str, Any]], str]
 
@@ -20,6 +23,7 @@ class Enqueuer:
         self._claims = claims
         # Per task name: what makes two requests the same work (default: equal arguments).
         self.identities: dict[str, RequestIdentity] = {}
+        self.chains: Chains | None = None  # tasks waiting for others (schedules' chains), with Redis
 
     async def enqueue_once(self, task: AsyncTaskiqDecoratedTask[Any, Any], **kwargs: Any) -> tuple[str, bool]:
         """Enqueue `task(**kwargs)` unless the same is active; returns (task id, whether it was newly enqueued)."""
@@ -49,6 +53,7 @@ class Enqueuer:
 
         The duplicate claim of `after` passes to the follow-up: an identical request (or scheduler tick) while
         the work continues, even while it waits out a quota stop, gets the follow-up's id instead of a second run.
+        Chained tasks waiting for `after` wait for the follow-up instead.
         """
         task_id = uuid.uuid4().hex
         request_fingerprint = after.labels.get(FINGERPRINT_LABEL)
@@ -60,4 +65,6 @@ class Enqueuer:
             await self._claims.hand_over(
                 str(request_fingerprint), from_task_id=after.task_id, to_task_id=task_id
             )
+        if self.chains is not None:
+            await self.chains.hand_over(after.task_id, task_id)
         return task_id

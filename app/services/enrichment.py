@@ -16,9 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import datetime as dt
 import logging
-import math
 import time
 from collections.abc import AsyncGenerator, Iterable
 from typing import Any
@@ -54,13 +52,13 @@ from app.services.spotify_matching import (
     match_by_search,
     track_fields,
 )
+from app.services.spotify_quota import quota_in_force, resume_after, share_quota_stop
 from app.sources.cooldown import Cooldown
 from app.sources.spotify import SpotifyClient, SpotifyNotFound, SpotifyQuotaExceeded
 
 logger = logging.getLogger(__name__)
 
 SEARCH_LIMIT = 10  # the most a Development Mode app may ask for
-RESUME_MARGIN_SECONDS = 1  # resume a moment after Spotify's Retry-After, not on its edge
 # Share of the task's time budget after which the rest is handed to a follow-up task, so a large selection
 # (2 requests/s is ~7,000 tracks an hour) continues instead of ending in a TimeoutError. Sooner if the next
 # track might not fit: twice the slowest track so far must still fit in the budget.
@@ -148,14 +146,13 @@ class EnrichmentService:
                         )
                         break
                     track_started = time.monotonic()
-                    stop = await self._quota_in_force()
+                    stop = await quota_in_force(self._quota)
                     if stop is None:
                         try:
                             await self._enrich_one(track, summary)
                         except SpotifyQuotaExceeded as error:
                             stop = error
-                            if self._quota is not None:  # every other enrichment task stops asking too
-                                await self._quota.start(until=error.resume_at, note=str(error))
+                            await share_quota_stop(self._quota, error)  # every other task stops asking too
                     if stop is not None:
                         await self._pause(stop, summary, request, remaining=left, after_id=last_done)
                         break
@@ -204,18 +201,6 @@ class EnrichmentService:
             return False
         return elapsed > self._timeout * HAND_OVER_AT or elapsed + 2 * slowest_track > self._timeout
 
-    async def _quota_in_force(self) -> SpotifyQuotaExceeded | None:
-        """The quota stop another task (or an earlier run) met, while it lasts: no request is sent then."""
-        active = await self._quota.active() if self._quota is not None else None
-        if active is None:
-            return None
-        return SpotifyQuotaExceeded(
-            f"not sent: Spotify quota exhausted until {active.until.isoformat(timespec='seconds')} "
-            f"(met by an earlier request: {active.note})",
-            retry_after=(active.until - dt.datetime.now(dt.UTC)).total_seconds(),
-            resume_at=active.until,
-        )
-
     async def _pause(
         self,
         error: SpotifyQuotaExceeded,
@@ -225,9 +210,7 @@ class EnrichmentService:
         remaining: int,
         after_id: int | None,
     ) -> None:
-        resume_at = error.resume_at
-        if resume_at.microsecond:  # whole seconds for people, never earlier than Spotify said
-            resume_at = resume_at.replace(microsecond=0) + dt.timedelta(seconds=1)
+        resume_at, delay_seconds = resume_after(error)
         summary.paused_until = resume_at.isoformat()
         summary.paused_reason = str(error)
         logger.warning(
@@ -236,13 +219,12 @@ class EnrichmentService:
             summary.paused_until,
             error,
         )
-        wait = (resume_at - dt.datetime.now(dt.UTC)).total_seconds()
         await self._hand_over(
             summary,
             request,
             remaining=remaining,
             after_id=after_id,
-            delay_seconds=max(0, math.ceil(wait)) + RESUME_MARGIN_SECONDS,
+            delay_seconds=delay_seconds,
         )
 
     @staticmethod

@@ -9,6 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.db import spotify_matches
 from app.services.spotify_matching import track_fields
+from app.services.spotify_quota import quota_in_force, share_quota_stop
 from app.sources.cooldown import Cooldown
 from app.sources.spotify import SpotifyClient, SpotifyQuotaExceeded
 
@@ -41,12 +42,13 @@ class ManualMatchService:
         fields = None
         if spotify_id is not None:
             assert self._client is not None, "a Spotify client is needed to look a match up"
-            await self._check_quota()
+            stop = await quota_in_force(self._quota)
+            if stop is not None:
+                raise stop
             try:
                 item = await self._client.get_track(spotify_id)
             except SpotifyQuotaExceeded as error:
-                if self._quota is not None:
-                    await self._quota.start(until=error.resume_at, note=str(error))
+                await share_quota_stop(self._quota, error)
                 raise
             fields = track_fields(item)
         async with self._sessions.begin() as session:
@@ -60,13 +62,3 @@ class ManualMatchService:
         async with self._sessions.begin() as session:
             if not await spotify_matches.clear_manual_decision(session, track_id=track_id):
                 raise TrackNotFoundError(track_id)
-
-    async def _check_quota(self) -> None:
-        active = await self._quota.active() if self._quota is not None else None
-        if active is not None:
-            wait = (active.until - dt.datetime.now(dt.UTC)).total_seconds()
-            raise SpotifyQuotaExceeded(
-                f"not sent: Spotify quota exhausted until {active.until.isoformat(timespec='seconds')}",
-                retry_after=wait,
-                resume_at=active.until,
-            )

@@ -3,7 +3,8 @@ in each worker."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import asyncio
+from dataclasses import dataclass, field
 
 import httpx
 from redis.asyncio import Redis
@@ -11,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from app.config import Settings
 from app.db.session import create_engine, create_sessionmaker
+from app.services.spotify_account import SpotifyAccounts
 from app.sources import webhook
 from app.sources.beatport.api import BeatportApiClient
 from app.sources.beatport.auth import TokenStore, token_store_for
@@ -43,6 +45,8 @@ class Resources:
     challenge_memory: ChallengeMemory | None = None
     # "Spotify's quota is spent until …", seen by every enrichment task (of every worker, with Redis).
     spotify_quota: Cooldown | None = None
+    # One refresh of the user's Spotify tokens at a time in this process (PostgreSQL also locks the row).
+    spotify_refresh_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
     @classmethod
     def open(cls, settings: Settings, *, redis: Redis | None) -> Resources:
@@ -103,6 +107,15 @@ class Resources:
             client=self.beatport_api_http,
             limiter=self.beatport_api_limiter,
             token_store=self.beatport_token_store,
+        )
+
+    def spotify_accounts(self) -> SpotifyAccounts:
+        """The user's Spotify account (connection, tokens, playlist client) on this deployment's budget."""
+        return SpotifyAccounts(
+            settings=self.settings,
+            sessions=self.sessions,
+            refresh_lock=self.spotify_refresh_lock,
+            limiter=self.spotify_limiter,
         )
 
     async def close(self) -> None:

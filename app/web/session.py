@@ -18,8 +18,7 @@ from typing import Any
 from fastapi import FastAPI, Request, Response
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 
-from app.api.access import ADMIN_KEY_NAME
-from app.db import api_keys
+from app.api.access import current_key
 from app.db.api_keys import Scope
 from app.services.resources import Resources
 
@@ -102,17 +101,6 @@ def _signed_payload(request: Request) -> dict[str, Any] | None:
     return payload
 
 
-async def _current_key(resources: Resources, name: str) -> tuple[str, Scope] | None:
-    """The hash and scope of the key named so, as it is now."""
-    if name == ADMIN_KEY_NAME:
-        admin_key = resources.settings.api_admin_key
-        if admin_key is None:
-            return None
-        return api_keys.hash_key(admin_key.get_secret_value()), Scope.admin
-    async with resources.sessions() as session:
-        return await api_keys.key_hash_of(session, name=name)
-
-
 async def current_session(request: Request, resources: Resources) -> DashboardSession | None:
     """The signed-in session, or None: no cookie, a bad signature, expired, or its key revoked or replaced."""
     payload = _signed_payload(request)
@@ -121,7 +109,7 @@ async def current_session(request: Request, resources: Resources) -> DashboardSe
     name, stored_fingerprint, csrf = payload.get("n"), payload.get("f"), payload.get("c")
     if not (isinstance(name, str) and isinstance(stored_fingerprint, str) and isinstance(csrf, str)):
         return None
-    key = await _current_key(resources, name)
+    key = await current_key(resources, name)
     if key is None or not hmac.compare_digest(fingerprint(request, key[0]), stored_fingerprint):
         return None
     return DashboardSession(name=name, scope=key[1], csrf=csrf, expires_at=payload["e"])

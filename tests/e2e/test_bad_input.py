@@ -102,4 +102,4 @@ def test_a_cron_that_never_fires_is_refused_and_nothing_is_saved(deployed: Deplo
 def test_a_schedule_without_an_action_is_refused(deployed: Deployed) -> None:
     response = api.post(f"{deployed.base}/schedules", json={"cron": "0 * * * *"})
     assert response.status_code == 422, response.text
-    assert 'exactly one of "collect"' in _messages(response)
+    assert 'give "collect"' in _messages(response)

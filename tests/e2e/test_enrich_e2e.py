@@ -46,18 +46,37 @@ def kind_of(index: int) -> str:
     return {7: "search", 8: "search", 9: "absent"}.get(index % 10, "isrc")
 
 
+def add_top100(fake: FakeSpotify) -> dict[int, str]:
+    """Put the recorded Top 100 on the fake Spotify as `kind_of` says; the URI of each by page index."""
+    uris = {}
+    for index, track in enumerate(top100()):
+        if kind_of(index) == "absent":
+            continue
+        item = fake.add_track(
+            name=f"{track.name} - {track.mix_name}",
+            artists=[spotify_name(a.name) for a in track.artists],
+            isrc=track.isrc if kind_of(index) == "isrc" else None,
+            duration_ms=track.length_ms or 300_000,
+        )
+        uris[index] = str(item["uri"])
+    return uris
+
+
+def spotify_settings(fake: FakeSpotify) -> dict[str, str]:
+    """A deployment's settings for the fake Spotify (the credentials `spotify` uses), paced loosely."""
+    return {
+        "SPOTIFY_CLIENT_ID": "e2e-client",
+        "SPOTIFY_CLIENT_SECRET": "e2e-secret",
+        "SPOTIFY_API_URL": fake.api_url,
+        "SPOTIFY_AUTH_URL": fake.auth_url,
+        "SPOTIFY_REQUESTS_PER_SECOND": "200",
+    }
+
+
 @pytest.fixture(scope="module")
 def spotify() -> Iterator[FakeSpotify]:
     with FakeSpotify(client_id="e2e-client", client_secret="e2e-secret") as fake:
-        for index, track in enumerate(top100()):
-            if kind_of(index) == "absent":
-                continue
-            fake.add_track(
-                name=f"{track.name} - {track.mix_name}",
-                artists=[spotify_name(a.name) for a in track.artists],
-                isrc=track.isrc if kind_of(index) == "isrc" else None,
-                duration_ms=track.length_ms or 300_000,
-            )
+        add_top100(fake)
         yield fake
 
 
@@ -70,11 +89,7 @@ def enrich_deployed(
         tmp_path_factory.mktemp("enrich"),
         fake_beatport,
         redis_url=fresh_redis_url(),
-        SPOTIFY_CLIENT_ID="e2e-client",
-        SPOTIFY_CLIENT_SECRET="e2e-secret",
-        SPOTIFY_API_URL=spotify.api_url,
-        SPOTIFY_AUTH_URL=spotify.auth_url,
-        SPOTIFY_REQUESTS_PER_SECOND="200",
+        settings=spotify_settings(spotify),
     ) as running:
         response = api.post(f"{running.base}/collect/beatport/collect", json={"genre": "tech-house"})
         assert response.status_code == 202, response.text

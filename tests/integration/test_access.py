@@ -22,11 +22,20 @@ from tests.auth import ADMIN_KEY
 
 # The contract's decisions, written out independently of the code: public routes, admin routes; every other
 # GET needs read and everything else write.
-PUBLIC = {("GET", "/health"), ("GET", "/metrics"), ("GET", "/feeds/watchlists/{watchlist_id}.atom")}
+# The Spotify callback is reached by the user's browser without a key: the one-time state of an admin's
+# /auth/spotify/login is its credential (app/api/spotify_auth_routes.py). A feed URL carries its feed token.
+PUBLIC = {
+    ("GET", "/health"),
+    ("GET", "/metrics"),
+    ("GET", "/auth/spotify/callback"),
+    ("GET", "/feeds/watchlists/{watchlist_id}.atom"),
+}
 ADMIN = {
     ("POST", "/schedules"),
     ("DELETE", "/schedules/{schedule_id}"),
     ("POST", "/tasks/dead-letters/{dead_letter_id}/retry"),
+    ("GET", "/auth/spotify/login"),
+    ("DELETE", "/auth/spotify"),
 }
 
 

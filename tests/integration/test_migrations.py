@@ -35,6 +35,9 @@ EXPECTED_TABLES = {
     "api_keys",
     "watchlists",
     "watchlist_tracks",
+    "spotify_accounts",
+    "spotify_authorizations",
+    "playlist_syncs",
 }
 
 

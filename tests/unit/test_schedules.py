@@ -7,6 +7,7 @@ import pytest
 from app.config import Settings
 from app.runtime.cron_schedules import (
     ScheduleError,
+    ScheduleStep,
     check_interval,
     new_schedule,
     next_run,
@@ -76,11 +77,9 @@ def test_invalid_settings_are_reported_by_name(values: dict[str, object], messag
 
 def test_next_run_respects_the_time_zone() -> None:
     schedule = new_schedule(
-        kind="collect",
-        kwargs={"target": "/top-100"},
+        steps=[ScheduleStep.of("collect", {"target": "/top-100"}, "")],
         cron="0 6 * * *",
         timezone="Europe/Berlin",
-        description="",
     )
     after = dt.datetime(2026, 7, 1, 12, 0, tzinfo=dt.UTC)
     # 06:00 in Berlin (UTC+2 in summer) is 04:00 UTC, next day.
@@ -95,7 +94,7 @@ def test_a_cron_that_never_fires_is_refused(cron: str) -> None:
 
 def test_a_stored_cron_that_never_fires_has_no_next_run() -> None:
     schedule = new_schedule(
-        kind="collect", kwargs={"target": "/top-100"}, cron="0 0 * * *", timezone="UTC", description="x"
+        steps=[ScheduleStep.of("collect", {"target": "/top-100"}, "x")], cron="0 0 * * *", timezone="UTC"
     )
     never = schedule.model_copy(update={"cron": "0 0 31 2 *"})  # saved before such crons were refused
     assert next_run(never) is None

@@ -5,9 +5,9 @@ spotipy does the HTTP; this module owns everything around it:
 * configuration from Settings (base and token URLs, so tests point it at a loopback fake);
 * an in-memory token cache (no `.cache` file) and a token request that never logs the secret;
 * pacing through a process-wide `AsyncRateLimiter`;
-* retries: short 429s are waited out, long ones / `QUOTA_EXCEEDED` raise `SpotifyQuotaExceeded` so the
-  caller can stop its batch, 5xx and network errors back off exponentially with jitter, rejected
-  credentials fail at once;
+* retries (`app.sources.spotify.calls`, shared with the user's client): short 429s are waited out, long ones
+  / `QUOTA_EXCEEDED` raise `SpotifyQuotaExceeded` so the caller can stop its batch, 5xx and network errors
+  back off exponentially with jitter, rejected credentials fail at once;
 * `requests_made`, the number of HTTP requests sent to the API (token requests not included).
 
 What a status, a Retry-After or a failed connection means, and how long to back off, is read through the
@@ -20,39 +20,43 @@ Development-Mode apps (see tests/fixtures/spotify/README.md).
 
 from __future__ import annotations
 
-import asyncio
-import datetime as dt
 import hashlib
 import logging
 import threading
-from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 import requests
-from requests.exceptions import ChunkedEncodingError, RequestException, Timeout
-from requests.exceptions import ConnectionError as RequestsConnectionError
-from spotipy import Spotify, SpotifyException
 
 from app.config import Settings
 from app.errors import PermanentSourceError, TransientSourceError
-from app.observability.metrics import QUOTA_STOPS
-from app.sources.http import Verdict, backoff_seconds, classify, header, parse_retry_after, transport_error
+from app.sources.http import Verdict, classify
 from app.sources.ratelimit import AsyncRateLimiter
-from app.sources.spotify.spotipy_setup import ClientCredentials, CountingSession, TokenEndpointError
+from app.sources.spotify.calls import (
+    DEFAULT_BACKOFF_BASE_SECONDS,
+    DEFAULT_BACKOFF_MAX_SECONDS,
+    DEFAULT_MAX_ATTEMPTS,
+    DEFAULT_MAX_RETRY_AFTER_SECONDS,
+    DEFAULT_TIMEOUT_SECONDS,
+    CallPolicy,
+    Retryable,
+    SpotifyCalls,
+    SpotifyNotFound,
+    SpotifyQuotaExceeded,
+)
+from app.sources.spotify.spotipy_setup import (
+    ClientCredentials,
+    CountingSession,
+    TokenEndpointError,
+    api_client,
+)
 
 logger = logging.getLogger(__name__)
+
+__all__ = ["SpotifyClient", "SpotifyNotConfigured", "SpotifyNotFound", "SpotifyQuotaExceeded"]
 
 DEFAULT_API_URL = "https://api.spotify.com/v1/"
 DEFAULT_AUTH_URL = "https://accounts.spotify.com/api/token"
 SEARCH_LIMIT_MAX = 10  # Development-Mode maximum since Feb 2026 (larger values answer 400)
-
-DEFAULT_TIMEOUT_SECONDS = 10.0
-DEFAULT_MAX_ATTEMPTS = 4  # first try + 3 retries, for 429s, 5xx and network errors alike
-DEFAULT_BACKOFF_BASE_SECONDS = 0.5
-DEFAULT_BACKOFF_MAX_SECONDS = 8.0
-DEFAULT_MAX_RETRY_AFTER_SECONDS = 60.0  # a longer Retry-After is a quota, not a blip: don't sleep on it
-DEFAULT_QUOTA_RETRY_AFTER_SECONDS = 3600.0  # QUOTA_EXCEEDED without a usable Retry-After header
 
 CREDENTIALS_REJECTED = "Spotify rejected the client credentials"
 
@@ -71,18 +75,6 @@ def spotify_quota_key(client_id: str | None) -> str:
     return f"cratedigger:spotify:quota-until:{digest}"
 
 
-class SpotifyQuotaExceeded(TransientSourceError):
-    """Spotify wants us gone for longer than is worth waiting in-call: stop the batch, resume later."""
-
-    def __init__(self, message: str, *, retry_after: float, resume_at: dt.datetime) -> None:
-        super().__init__(message, retry_after=retry_after)
-        self.resume_at = resume_at
-
-
-class SpotifyNotFound(PermanentSourceError):
-    """404 for a single track/artist ID (deleted or never existed)."""
-
-
 # -- process-wide pacing ---------------------------------------------------------------------------------
 _process_limiters: dict[float | None, AsyncRateLimiter] = {}
 _process_limiters_lock = threading.Lock()
@@ -98,24 +90,7 @@ def process_limiter(rate_per_second: float | None) -> AsyncRateLimiter:
         return limiter
 
 
-@dataclass(frozen=True, slots=True)
-class _Retryable:
-    message: str
-    retry_after: float | None = None  # None: exponential backoff; a number: the server said how long
-
-
-def _spotify_message(exc: SpotifyException) -> str:
-    # spotipy's msg is "<url>:\n <message>"; keep it on one line for task statuses.
-    return " ".join(str(exc.msg).split())
-
-
-def _no_answer(what: str, exc: RequestException) -> _Retryable:
-    request = getattr(exc, "request", None)
-    url = getattr(request, "url", None) or what
-    return _Retryable(f"{what} failed: {transport_error('Spotify', exc, url=url)}")
-
-
-class SpotifyClient:
+class SpotifyClient(SpotifyCalls):
     """Async Spotify client. Create one per process (or per batch) and close it when done.
 
     Retry knobs are constructor arguments so tests can make backoff fast; `limiter=None` means unpaced.
@@ -147,33 +122,19 @@ class SpotifyClient:
                 if not value
             ]
             raise SpotifyNotConfigured(missing)
-        if max_attempts < 1:
-            raise ValueError("max_attempts must be at least 1")
+        policy = CallPolicy(timeout, max_attempts, backoff_base, backoff_max, max_retry_after)
+        super().__init__(limiter=limiter, policy=policy)
         self.market = market
-        self._limiter = limiter if limiter is not None else AsyncRateLimiter(None)
-        self._max_attempts = max_attempts
-        self._backoff_base = backoff_base
-        self._backoff_max = backoff_max
-        self._max_retry_after = max_retry_after
-        self._quota_until: dt.datetime | None = None
 
-        # Plain sessions: spotipy only mounts its urllib3 Retry adapter on sessions it builds itself, and
-        # that adapter would sleep through a 429 inside the call instead of letting us see Retry-After.
-        # A caller's `session` carries both token and API requests, and stays open when this client closes.
+        # Plain sessions (see api_client). A caller's `session` carries both token and API requests, and stays
+        # open when this client closes.
         self._owns_session = session is None
         self._token_session = session if session is not None else requests.Session()
         self._api_session = CountingSession(session)
         self._auth = ClientCredentials(
             client_id, client_secret, token_url=auth_url, session=self._token_session, timeout=timeout
         )
-        self._sp = Spotify(
-            auth_manager=self._auth,
-            requests_session=self._api_session,
-            requests_timeout=timeout,
-            retries=0,
-            status_retries=0,
-        )
-        self._sp.prefix = api_url if api_url.endswith("/") else api_url + "/"
+        self._sp = api_client(self._auth, self._api_session, timeout=timeout, api_url=api_url)
 
     @classmethod
     def from_settings(
@@ -255,111 +216,11 @@ class SpotifyClient:
     async def __aexit__(self, *exc: object) -> None:
         self.close()
 
-    # -- retry policy ------------------------------------------------------------------------------------
-    async def _call(self, what: str, fn: Callable[[], Any]) -> dict[str, Any]:
-        attempt = 0
-        token_dropped = False
-        while True:
-            self._check_quota(what)
-            attempt += 1
-            await self._limiter.acquire()
-            try:
-                result = await asyncio.to_thread(fn)
-            except TokenEndpointError as exc:
-                failure = self._classify_token_error(what, exc)
-            except SpotifyException as exc:
-                if classify(int(exc.http_status)) is Verdict.AUTH and not token_dropped:
-                    # Expired/revoked bearer token: fetch a fresh one and try once more (not a retry attempt).
-                    token_dropped = True
-                    self._auth.drop_cached_token()
-                    attempt -= 1
-                    continue
-                failure = self._classify_api_error(what, exc)
-            except (Timeout, RequestsConnectionError, ChunkedEncodingError) as exc:
-                failure = _no_answer(what, exc)
-            else:
-                if isinstance(result, dict):
-                    return result
-                failure = _Retryable(f"{what} failed: the response body was not a JSON object")
+    # -- the retry policy's hooks (app.sources.spotify.calls) ----------------------------------------------
+    async def _renew_auth(self) -> None:
+        self._auth.drop_cached_token()  # spotipy asks for a new token on the next request
 
-            if attempt >= self._max_attempts:
-                raise TransientSourceError(
-                    f"{failure.message} (gave up after {attempt} attempts)", retry_after=failure.retry_after
-                )
-            if failure.retry_after is not None:
-                # A rate limit applies to the whole app: pause every caller sharing the limiter.
-                # The next acquire() (ours and everyone else's) waits it out — paced or unlimited limiter.
-                logger.warning(
-                    "%s; waiting %.1f s (attempt %d/%d)",
-                    failure.message,
-                    failure.retry_after,
-                    attempt,
-                    self._max_attempts,
-                )
-                self._limiter.hold(failure.retry_after)
-            else:
-                delay = self._backoff(attempt)
-                logger.warning(
-                    "%s; retrying in %.2f s (attempt %d/%d)",
-                    failure.message,
-                    delay,
-                    attempt,
-                    self._max_attempts,
-                )
-                await asyncio.sleep(delay)
-
-    def _backoff(self, attempt: int) -> float:
-        return backoff_seconds(attempt, base=self._backoff_base, cap=self._backoff_max)
-
-    def _check_quota(self, what: str) -> None:
-        # After a quota 429 there is no point asking again before the resume time: fail without a request.
-        if self._quota_until is None:
-            return
-        remaining = (self._quota_until - dt.datetime.now(dt.UTC)).total_seconds()
-        if remaining > 0:
-            raise SpotifyQuotaExceeded(
-                f"{what} not sent: Spotify quota exhausted until {self._quota_until.isoformat(timespec='seconds')}",
-                retry_after=remaining,
-                resume_at=self._quota_until,
-            )
-        self._quota_until = None
-
-    def _rate_limited(self, what: str, retry_after: float | None, reason: str | None) -> _Retryable:
-        if reason == "QUOTA_EXCEEDED" or (retry_after is not None and retry_after > self._max_retry_after):
-            wait = retry_after if retry_after is not None else DEFAULT_QUOTA_RETRY_AFTER_SECONDS
-            resume_at = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=wait)
-            self._quota_until = resume_at
-            kind = "quota exceeded" if reason == "QUOTA_EXCEEDED" else "rate limited"
-            QUOTA_STOPS.labels(site="spotify").inc()
-            raise SpotifyQuotaExceeded(
-                f"{what}: Spotify {kind} (HTTP 429), retry after {wait:.0f} s "
-                f"(at {resume_at.isoformat(timespec='seconds')})",
-                retry_after=wait,
-                resume_at=resume_at,
-            )
-        return _Retryable(f"{what}: Spotify rate limit (HTTP 429)", retry_after=retry_after)
-
-    def _classify_api_error(self, what: str, exc: SpotifyException) -> _Retryable:
-        status = int(exc.http_status)
-        message = _spotify_message(exc)
-        verdict = classify(status, exc.headers)
-        if status == 429:
-            return self._rate_limited(what, parse_retry_after(header(exc.headers, "retry-after")), exc.reason)
-        if verdict in (Verdict.TRANSIENT, Verdict.CHALLENGE):
-            return _Retryable(f"{what} failed: HTTP {status} from Spotify")
-        if verdict is Verdict.AUTH:
-            raise PermanentSourceError(
-                f"{what} failed: Spotify rejected a freshly issued access token (HTTP 401)"
-            )
-        if status == 403:
-            raise PermanentSourceError(
-                f"{what} failed: HTTP 403 Forbidden (endpoint not available to this app)"
-            )
-        if status == 404:
-            raise SpotifyNotFound(f"{what} failed: HTTP 404 not found ({message})")
-        raise PermanentSourceError(f"{what} failed: HTTP {status} ({message})")
-
-    def _classify_token_error(self, what: str, exc: TokenEndpointError) -> _Retryable:
+    def _classify_token_error(self, what: str, exc: TokenEndpointError) -> Retryable:
         verdict = classify(exc.status)
         if verdict is Verdict.AUTH or (
             exc.status == 400 and exc.error in ("invalid_client", "unauthorized_client")
@@ -368,7 +229,7 @@ class SpotifyClient:
         if exc.status == 429:
             return self._rate_limited(f"{what} (token request)", exc.retry_after, None)
         if verdict is not Verdict.PERMANENT:  # 408, 5xx, or a 2xx without a usable token
-            return _Retryable(f"{what} failed: Spotify token endpoint answered HTTP {exc.status}")
+            return Retryable(f"{what} failed: Spotify token endpoint answered HTTP {exc.status}")
         raise PermanentSourceError(
             f"{what} failed: Spotify token endpoint refused the request (HTTP {exc.status} {exc.error})"
         )

@@ -8,6 +8,7 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 import requests
+from spotipy import Spotify
 from spotipy.cache_handler import MemoryCacheHandler
 from spotipy.oauth2 import SpotifyClientCredentials
 
@@ -31,11 +32,49 @@ def counted(site: str, send: Callable[[], T]) -> T:
 class TokenEndpointError(Exception):
     """A failed token request, with what the retry policy needs (spotipy's SpotifyOauthError lacks the status)."""
 
-    def __init__(self, status: int, error: str | None, retry_after: float | None) -> None:
+    def __init__(
+        self, status: int, error: str | None, retry_after: float | None, description: str | None = None
+    ) -> None:
         super().__init__(f"token endpoint answered HTTP {status} ({error or 'no error code'})")
         self.status = status
         self.error = error
         self.retry_after = retry_after
+        self.description = description  # the OAuth `error_description`, e.g. "Refresh token revoked"
+
+
+def token_response(response: requests.Response) -> dict[str, Any]:
+    """A token endpoint's JSON answer, or TokenEndpointError with what the retry policy needs."""
+    try:
+        payload = response.json()
+    except ValueError:
+        payload = None
+    if response.status_code >= 400:
+        found = payload if isinstance(payload, dict) else {}
+        error, description = found.get("error"), found.get("error_description")
+        raise TokenEndpointError(
+            response.status_code,
+            error if isinstance(error, str) else None,
+            parse_retry_after(header(response.headers, "retry-after")),
+            description if isinstance(description, str) else None,
+        )
+    if not isinstance(payload, dict) or not payload.get("access_token") or "expires_in" not in payload:
+        raise TokenEndpointError(response.status_code, "malformed token response", None)
+    return payload
+
+
+def api_client(auth_manager: Any, session: requests.Session, *, timeout: float, api_url: str) -> Spotify:
+    """spotipy on `session` at `api_url`, without retries of its own: spotipy mounts its urllib3 Retry adapter
+    only on sessions it builds itself, and that adapter would sleep through a 429 inside the call instead of
+    letting the caller see Retry-After."""
+    client = Spotify(
+        auth_manager=auth_manager,
+        requests_session=session,
+        requests_timeout=timeout,
+        retries=0,
+        status_retries=0,
+    )
+    client.prefix = api_url if api_url.endswith("/") else api_url + "/"
+    return client
 
 
 class CountingSession(requests.Session):
@@ -94,17 +133,4 @@ class ClientCredentials(SpotifyClientCredentials):  # type: ignore[misc]  # spot
                 timeout=self.requests_timeout,
             ),
         )
-        try:
-            payload = response.json()
-        except ValueError:
-            payload = None
-        if response.status_code >= 400:
-            error = payload.get("error") if isinstance(payload, dict) else None
-            raise TokenEndpointError(
-                response.status_code,
-                error if isinstance(error, str) else None,
-                parse_retry_after(header(response.headers, "retry-after")),
-            )
-        if not isinstance(payload, dict) or not payload.get("access_token") or "expires_in" not in payload:
-            raise TokenEndpointError(response.status_code, "malformed token response", None)
-        return payload
+        return token_response(response)
