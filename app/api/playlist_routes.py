@@ -61,7 +61,7 @@ class SyncSource(BaseModel):
         None, description="a chart as GET /charts lists it: its latest snapshot"
     )
     watchlist_id: Annotated[StrictInt | None, Field(ge=1, le=INT4_MAX)] = Field(
-        None, description="not available yet"
+        None, description="a watchlist: its new tracks, newest first"
     )
     tracks: TrackSelection | None = Field(None, description="GET /tracks' filters, sort and order")
 

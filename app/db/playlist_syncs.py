@@ -10,13 +10,14 @@ from typing import Any
 from sqlalchemy import exists, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.db.models import ChartEntry, ChartSnapshot, PlaylistSync, Track
+from app.db.models import ChartEntry, ChartSnapshot, PlaylistSync, Track, WatchlistTrack
 from app.db.track_filters import TrackFilters
 from app.db.track_paging import TrackSort
 
 _S = ChartSnapshot.__table__
 _E = ChartEntry.__table__
 _T = Track.__table__
+_W = WatchlistTrack.__table__
 
 
 @dataclass(frozen=True)
@@ -68,6 +69,22 @@ async def query_tracks(
         select(_T.c.id, _T.c.spotify_id, _T.c.spotify_match_method)
         .where(*filters.conditions())
         .order_by(*sort.order_by())
+        .limit(limit + 1)
+    )
+    tracks = [SourceTrack(row.id, row.spotify_id, row.spotify_match_method is not None) for row in rows]
+    return tracks[:limit], len(tracks) > limit
+
+
+async def watchlist_tracks(
+    session: AsyncSession, *, watchlist_id: int, limit: int
+) -> tuple[list[SourceTrack], bool]:
+    """The tracks new to a watchlist, newest first (as GET /watchlists/{id}/tracks lists them), and whether more
+    are."""
+    rows = await session.execute(
+        select(_T.c.id, _T.c.spotify_id, _T.c.spotify_match_method)
+        .join(_W, _W.c.track_id == _T.c.id)
+        .where(_W.c.watchlist_id == watchlist_id)
+        .order_by(_W.c.first_seen_at.desc(), _W.c.track_id.desc())
         .limit(limit + 1)
     )
     tracks = [SourceTrack(row.id, row.spotify_id, row.spotify_match_method is not None) for row in rows]

@@ -4,7 +4,7 @@ key (which playlist it went to is remembered by it), a title, and its tracks in 
 
 * `chart_key`: the chart's latest snapshot, by position.
 * `tracks`: the catalogue query, in its sort (default: by id).
-* `watchlist_id`: not available yet (watchlists come with their own change); refused with a clear message.
+* `watchlist_id`: the tracks new to the watchlist, newest first (GET /watchlists/{id}/tracks).
 
 A new kind is a class with `kind`, `key`, `check` and `read`, added to `RESOLVERS`.
 """
@@ -19,7 +19,7 @@ from typing import Any, Protocol
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.db import playlist_syncs
+from app.db import playlist_syncs, watchlists
 from app.db.playlist_syncs import SourceTrack
 from app.db.track_filters import TrackFilters, TrackQueryError
 from app.db.track_paging import TrackSort
@@ -127,17 +127,20 @@ class WatchlistSource:
         return f"watchlist:{value}"
 
     def validate(self, value: Any) -> None:
-        raise SourceUnavailable(
-            "watchlists are not available yet: mirror a chart ({'chart_key': …}) or a track query "
-            "({'tracks': {…}}) for now"
-        )
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:  # the API bounds it too
+            raise SourceUnavailable(f"watchlist_id must be the id of a watchlist, not {str(value)[:50]!r}")
 
     async def check(self, session: AsyncSession, value: Any) -> None:
         self.validate(value)
+        if await watchlists.get_watchlist(session, watchlist_id=value) is None:
+            raise SourceUnavailable(f"No watchlist with id {value}: GET /watchlists lists them")
 
     async def read(self, session: AsyncSession, value: Any, *, limit: int) -> SourceTracks:
-        self.validate(value)
-        raise AssertionError("unreachable")
+        watchlist = await watchlists.get_watchlist(session, watchlist_id=value)
+        if watchlist is None:
+            raise SourceUnavailable(f"No watchlist with id {value} (deleted since the sync was asked for)")
+        tracks, more = await playlist_syncs.watchlist_tracks(session, watchlist_id=value, limit=limit)
+        return SourceTracks(title=f"Cratedigger · {watchlist.name}", tracks=tracks, more=more)
 
 
 RESOLVERS: dict[str, SourceResolver] = {

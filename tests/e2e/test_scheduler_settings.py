@@ -27,7 +27,7 @@ pytestmark = pytest.mark.e2e
         ({"cron": "0 6 * * *", "collect": {"url": "https://example.com/x"}}, "Supported Beatport targets"),
         ({"cron": "0 6 * * *", "timezone": "Mars/Olympus", "collect": {"genre": 11}}, "unknown time zone"),
         ({"cron": "0 6 * * *"}, "(as for POST /collect/beatport/collect)"),
-        ({"cron": "0 6 * * *", "sync": {"source": {"watchlist_id": 1}}}, "watchlists are not available yet"),
+        ({"cron": "0 6 * * *", "sync": {"source": {"watchlist_id": 0}}}, "greater than or equal to 1"),
         ({"cron": "0 6 * * *", "sync": {"source": {"chart_key": "chart-9", "tracks": {}}}}, "exactly one of"),
         ({"cron": "0 6 * * *", "collect": None, "sync": {"source": {"tracks": {}}}}, "must not be null"),
     ],

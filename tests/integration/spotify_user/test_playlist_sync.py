@@ -12,7 +12,7 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
-from app.db.models import ChartEntry, ChartSnapshot, Track
+from app.db.models import ChartEntry, ChartSnapshot, Track, Watchlist, WatchlistTrack
 from app.errors import PermanentSourceError, TransientSourceError
 from app.services.playlist_sync import PlaylistSyncService, SyncSummary
 from app.services.resources import Resources
@@ -311,7 +311,7 @@ async def test_post_playlists_sync_is_a_task_with_counts_and_refuses_what_it_can
     }
     assert spotify.playlists.uris_of(result["playlist_id"]) == [uri(4), uri(1)]
     refusals = [
-        ({"source": {"watchlist_id": 3}}, "watchlists are not available yet"),
+        ({"source": {"watchlist_id": 3}}, "No watchlist with id 3"),
         ({"source": {"chart_key": "chart-424242"}}, "No chart with key"),
         ({"source": {"tracks": {"bpm_min": 130, "bpm_max": 120}}}, "bpm_min"),
         ({"source": {"tracks": {"bpm_min": "130"}}}, "integer"),
@@ -325,3 +325,32 @@ async def test_post_playlists_sync_is_a_task_with_counts_and_refuses_what_it_can
         refused = await client.post("/playlists/sync", json=body)
         assert refused.status_code == 422, (body, refused.text)
         assert needle in refused.text, (body, refused.text)
+
+
+async def test_a_watchlist_is_mirrored_newest_first(
+    embedded_app: FastAPI, connected: str, spotify: FakeSpotifyAccount
+) -> None:
+    """What a watchlist's runs found new, newest first (GET /watchlists/{id}/tracks' order); unmatched counted."""
+    await seed_tracks(embedded_app, [11, 12, 13, 14], unmatched=[13])
+    resources: Resources = embedded_app.state.resources
+    async with resources.sessions.begin() as session:
+        watchlist = Watchlist(
+            name="Label watch", targets=["/label/x/1/tracks"], cron="0 7 * * *", timezone="UTC",
+            feed_token_hash="0" * 64,
+        )  # fmt: skip
+        session.add(watchlist)
+        await session.flush()
+        first_run, second_run = (
+            dt.datetime(2026, 11, 30, tzinfo=dt.UTC),
+            dt.datetime(2026, 12, 1, tzinfo=dt.UTC),
+        )
+        session.add_all(
+            WatchlistTrack(watchlist_id=watchlist.id, track_id=track_id, first_seen_at=seen, run_id=run)
+            for track_id, seen, run in (
+                (11, first_run, "run-1"), (12, first_run, "run-1"), (13, second_run, "run-2"), (14, second_run, "run-2"),
+            )
+        )  # fmt: skip
+        watchlist_id = watchlist.id
+    synced = await Syncs(embedded_app).run({"watchlist_id": watchlist_id})
+    assert synced.playlist_id is not None and (synced.added, synced.unmatched) == (3, 1)
+    assert spotify.playlists.uris_of(synced.playlist_id) == [uri(14), uri(12), uri(11)]
