@@ -15,6 +15,7 @@ from app.api.collect_routes import accepted
 from app.api.deps import ResourcesDep, RuntimeDep, SessionDep
 from app.api.input_types import INT4_MAX, BodyText, BodyUrl, IsoDateTime
 from app.api.limits import check_max_pages, check_schedule_limits
+from app.api.playlist_routes import PlaylistName, SpotifyPlaylistId, check_sync_settings
 from app.api.responses import error_responses
 from app.api.schemas import TaskAccepted
 from app.db import watchlists as repository
@@ -42,6 +43,15 @@ WatchlistId = Annotated[int, Path(ge=1, le=INT4_MAX)]
 RUN_DUPLICATE_NOTE = "A run of this watchlist is already queued or running: this is its task."
 
 
+class WatchlistSync(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    playlist_id: SpotifyPlaylistId | None = Field(
+        None, description="a playlist of the connected account (default: a new private one, then that one)"
+    )
+    name: PlaylistName | None = Field(None, description="the name of a new playlist")
+
+
 class WatchlistRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -59,6 +69,11 @@ class WatchlistRequest(BaseModel):
     webhook_url: BodyUrl | None = Field(
         None, description="POSTed to after a run that found new tracks; public hosts only by default"
     )
+    sync: WatchlistSync | None = Field(
+        None,
+        description="after a run that found new tracks: enrich them on Spotify, then mirror the watchlist (its "
+        "new tracks, newest first) into a playlist of the connected account (POST /playlists/sync)",
+    )
 
 
 class WatchlistRunOut(BaseModel):
@@ -75,6 +90,7 @@ class WatchlistOut(BaseModel):
     timezone: str
     max_pages: int | None
     webhook_url: str | None
+    sync: WatchlistSync | None
     webhook_secret: str | None = Field(
         description="signs each webhook body (HMAC-SHA256): in the 201 answer, and for admin keys in GET "
         "/watchlists/{id}; null otherwise or without a webhook"
@@ -171,6 +187,8 @@ async def create_watchlist(
     except (WatchlistInputError, ScheduleError) as error:
         raise _unprocessable(error) from error
     check_max_pages(body.max_pages, settings)
+    if body.sync is not None:
+        check_sync_settings(settings)
     await check_schedule_limits(
         cron=cron,
         timezone=body.timezone,
@@ -189,6 +207,7 @@ async def create_watchlist(
             cron=cron,
             timezone=body.timezone,
             webhook_url=webhook_url,
+            sync=body.sync.model_dump() if body.sync is not None else None,
         )
     except SecretKeyMissing as error:
         raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, detail=str(error)) from error

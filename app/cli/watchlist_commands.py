@@ -52,6 +52,15 @@ def add_watchlist(
     webhook_url: Annotated[
         str | None, typer.Option(help="POSTed to (signed) after a run with new tracks")
     ] = None,
+    sync: Annotated[
+        bool,
+        typer.Option(
+            "--sync", help="after a run with new tracks: enrich, then mirror into a Spotify playlist"
+        ),
+    ] = False,
+    playlist_id: Annotated[
+        str | None, typer.Option(help="the playlist --sync writes to (default: a new private one)")
+    ] = None,
     as_json: JsonFlag = False,
 ) -> None:
     """Follow labels, artists or charts (write key). Prints the feed URL, and the webhook secret once.
@@ -63,6 +72,8 @@ def add_watchlist(
         body["max_pages"] = max_pages
     if webhook_url is not None:
         body["webhook_url"] = webhook_url
+    if sync or playlist_id is not None:
+        body["sync"] = {"playlist_id": playlist_id, "name": name}
     with api() as client:
         made = client.request("POST", "/watchlists", json=body)
     if as_json:

@@ -314,6 +314,8 @@ class Watchlist(Base):
     last_run_id: Mapped[str | None] = mapped_column(String(64))
     last_run_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     last_run_new_tracks: Mapped[int | None] = mapped_column(Integer)
+    # {"playlist_id", "name"}: after a run with new tracks, enrich them and mirror the watchlist into that playlist.
+    sync: Mapped[dict[str, Any] | None] = mapped_column(JSON)
 
 
 class WatchlistTrack(Base):

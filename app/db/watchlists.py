@@ -12,6 +12,7 @@ import hashlib
 import hmac
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
+from typing import Any
 
 from sqlalchemy import ColumnElement, delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -37,6 +38,9 @@ class NewWatchlist:
     webhook_url: str | None
     webhook_secret_sealed: str | None
     feed_token_hash: str
+    sync: dict[str, Any] | None = (
+        None  # {"playlist_id", "name"} of a playlist sync after runs with new tracks
+    )
 
 
 async def create_watchlist(session: AsyncSession, *, new: NewWatchlist) -> Watchlist:

@@ -30,6 +30,8 @@ logger = logging.getLogger(__name__)
 CollectorFactory = Callable[[PageStored, ReportProgress], CollectionService]
 # Enqueues the webhook delivery of a run's new tracks; returns the delivery task's id.
 Notify = Callable[[int, str], Awaitable[str]]
+# Starts the watchlist's playlist sync (its `sync` settings) after a run with new tracks; returns the first task's id.
+StartSync = Callable[[int, dict[str, Any]], Awaitable[str]]
 
 
 @dataclass
@@ -41,6 +43,7 @@ class WatchlistRunSummary:
     failed_targets: list[dict[str, str]] = field(default_factory=list)  # permanent failures: target, error
     cancelled: bool = False
     webhook_task_id: str | None = None
+    sync_task_id: str | None = None  # the enrichment that leads the playlist sync (or the sync itself)
     skipped: str | None = None  # why nothing ran (the watchlist was deleted)
 
     def as_dict(self) -> dict[str, object]:
@@ -54,12 +57,14 @@ class WatchlistRunService:
         sessions: async_sessionmaker[AsyncSession],
         collector: CollectorFactory,
         notify: Notify,
+        start_sync: StartSync | None = None,
         progress: ReportProgress = no_progress,
         is_cancelled: CancelCheck = never_cancelled,
     ) -> None:
         self._sessions = sessions
         self._collector = collector
         self._notify = notify
+        self._start_sync = start_sync
         self._progress = progress
         self._is_cancelled = is_cancelled
 
@@ -81,6 +86,8 @@ class WatchlistRunService:
         # Tracks recorded as new are new once: a cancelled run still tells the webhook about those it found.
         if summary.new_tracks and watchlist.webhook_url:
             summary.webhook_task_id = await self._notify(watchlist_id, run_id)
+        if summary.new_tracks and watchlist.sync is not None and self._start_sync is not None:
+            summary.sync_task_id = await self._start_sync(watchlist_id, watchlist.sync)
         logger.info("watchlist %s run %s: %d new tracks", watchlist_id, run_id, summary.new_tracks)
         return summary
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -94,6 +95,7 @@ async def create_watchlist(
     cron: str,
     timezone: str,
     webhook_url: str | None,
+    sync: dict[str, Any] | None = None,
 ) -> CreatedWatchlist:
     if webhook_url is not None and box is None:
         raise SecretKeyMissing(
@@ -111,6 +113,7 @@ async def create_watchlist(
         webhook_url=webhook_url,
         webhook_secret_sealed=box.seal(webhook_secret).decode() if box and webhook_secret else None,
         feed_token_hash=token_hash(feed_token),
+        sync=sync,
     )
     async with sessions.begin() as session:
         watchlist = await watchlists.create_watchlist(session, new=new)

@@ -207,6 +207,52 @@ def test_one_schedule_collects_enriches_then_mirrors(
     assert len(spotify.playlists.owned_by("testdj")) == 1  # the same playlist, remembered
 
 
+def test_a_watchlist_run_enriches_then_mirrors_its_new_tracks(
+    deployed: Deployed, beatport: FakeBeatport, spotify: FakeSpotifyAccount
+) -> None:
+    """A watchlist with `sync`: its run that found new tracks starts enrich → sync, a chain the scheduler advances;
+    the playlist holds the watchlist's matched new tracks, newest first."""
+    if api.get(f"{deployed.base}/auth/spotify", timeout=10).status_code != 200:
+        assert connect_deployed(deployed.base, ADMIN_HEADERS).status_code == 200
+    beatport.serve_genre_top100(genre_top100_week(WEEK3))
+    made = api.post(
+        f"{deployed.base}/watchlists",
+        json={
+            "name": "Tech house watch",
+            "targets": ["/genre/tech-house/11/top-100"],
+            "cron": "0 7 * * 1",
+            "sync": {"name": "Tech house watch"},
+        },
+        timeout=10,
+    )
+    assert made.status_code == 201, made.text
+    watchlist_id = made.json()["id"]
+    scheduler = start_scheduler(deployed.env, deployed.log_dir)
+    try:
+        ran = run(deployed, f"/watchlists/{watchlist_id}/run", {})
+        assert ran["state"] == "success" and ran["result"]["new_tracks"] == len(WEEK3), ran
+        enrich = wait_for_state(
+            deployed.base, ran["result"]["sync_task_id"], {"success", "failure"}, timeout=90
+        )
+        assert enrich["task_name"] == "enrich_spotify_data" and enrich["state"] == "success", enrich
+
+        def mirrored() -> bool:
+            return any(p.name == "Tech house watch" for p in spotify.playlists.owned_by("testdj"))
+
+        wait_until(mirrored, what=f"the watchlist's sync\n{deployed.logs()}\n{scheduler.log()}", timeout=60)
+    finally:
+        scheduler.stop()
+    new = api.get(
+        f"{deployed.base}/watchlists/{watchlist_id}/tracks", params={"limit": 100}, timeout=10
+    ).json()
+    wanted = [f"spotify:track:{t['spotify_id']}" for t in new["items"] if t["spotify_id"]]
+    (playlist,) = [p for p in spotify.playlists.owned_by("testdj") if p.name == "Tech house watch"]
+    wait_until(
+        lambda: playlist.uris == wanted, what="the playlist to hold the watchlist, newest first", timeout=30
+    )
+    assert set(wanted) == set(expected_playlist(WEEK3))
+
+
 def test_an_expired_refresh_token_fails_the_sync_with_reconnect_spotify(
     deployed: Deployed, spotify: FakeSpotifyAccount
 ) -> None:

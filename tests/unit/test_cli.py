@@ -190,13 +190,14 @@ def test_watchlists_add_sends_targets_and_shows_the_feed_and_secret_once(fake_ap
     fake_api.add("POST", "/watchlists", FakeResponse.json(WATCHLIST, 201))
     result = run(
         "watchlists", "add", "Drumcode", "/label/drumcode/1/tracks", "/chart/x/9",
-        "--cron", "0 7 * * 1", "--webhook-url", "https://example.com/hook",
+        "--cron", "0 7 * * 1", "--webhook-url", "https://example.com/hook", "--sync",
     )  # fmt: skip
     assert result.exit_code == 0, result.output
     (sent,) = fake_api.requests_to("/watchlists", "POST")
     assert sent.json() == {
         "name": "Drumcode", "targets": ["/label/drumcode/1/tracks", "/chart/x/9"], "cron": "0 7 * * 1",
         "timezone": "UTC", "webhook_url": "https://example.com/hook",
+        "sync": {"playlist_id": None, "name": "Drumcode"},
     }  # fmt: skip
     assert WATCHLIST["feed_url"] in result.stdout and "s3cret" in result.stdout
 
