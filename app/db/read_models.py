@@ -144,11 +144,13 @@ class Paging(BaseModel):
     page_size: int
     total: int | None = Field(
         description="tracks matching the filters, counted up to 10,000 (see total_exact); null on cursor pages, "
-        "which count nothing"
+        "which count nothing; a label or artist name of 1–2 characters is not counted: total is then the "
+        "number of tracks up to this page's end, and total_exact false when more follow"
     )
     total_exact: bool = Field(
         description="true: total is the exact number of matching tracks; false: more than total match (a "
-        "count stops at 10,000, so deep lists never count every row), or a cursor page (total is null)"
+        "count stops at 10,000, so deep lists never count every row, and names shorter than 3 characters are not "
+        "counted), or a cursor page (total is null)"
     )
     has_more: bool
     next_cursor: str | None = Field(description="pass as `cursor` for the next page (same sort and order)")

@@ -201,6 +201,8 @@ async def _page_total(
         return None, False
     if not has_more and (shown or not request.offset):
         return request.offset + shown, True
+    if filters.count_is_unbounded():  # more than this page's end match; how many is not counted
+        return request.offset + shown, False
     counted = await count_tracks(session, filters, limit=count_limit)
     return min(counted, count_limit), counted <= count_limit
 

@@ -262,6 +262,27 @@ async def test_totals_are_bounded_and_say_whether_exact(app: FastAPI, api: httpx
         assert (page.paging.total, page.paging.total_exact) == (COUNT // 5, True)
 
 
+async def test_names_shorter_than_a_trigram_are_not_counted(api: httpx.AsyncClient) -> None:
+    """ "an" and "ann" find the same tracks (only Panna has either); the two-letter one is not counted: its pages
+    say how many tracks lead up to their end, and whether more follow, until the last page, which knows."""
+    counted = (await api.get("/tracks", params={"artist": "ann", "page_size": 10})).json()["paging"]
+    assert counted["total_exact"] and counted["has_more"]
+    matching = counted["total"]
+    first = (await api.get("/tracks", params={"artist": "an", "page_size": 10})).json()["paging"]
+    assert (first["total"], first["total_exact"], first["has_more"]) == (10, False, True)
+    second = (await api.get("/tracks", params={"artist": "an", "page_size": 10, "page": 2})).json()["paging"]
+    assert (second["total"], second["total_exact"]) == (20, False)
+    last_page = -(-matching // 10)
+    last = (await api.get("/tracks", params={"artist": "an", "page_size": 10, "page": last_page})).json()
+    assert (last["paging"]["total"], last["paging"]["total_exact"], last["paging"]["has_more"]) == (
+        matching,
+        True,
+        False,
+    )
+    by_id = (await api.get("/tracks", params={"artist": "7003", "page_size": 10})).json()["paging"]
+    assert (by_id["total"], by_id["total_exact"]) == (matching, True)  # an id is no substring: counted
+
+
 def csv_price(value: Decimal | None) -> str:
     return "" if value is None else f"{value:.2f}"
 
