@@ -111,6 +111,11 @@ class TrackRead(TrackBase):
 
     spotify_id: str | None
     spotify_url: str | None
+    spotify_match_method: str | None = Field(
+        description="how the match was made: isrc, search, manual, or none (searched, not found); null: never "
+        "searched"
+    )
+    spotify_match_score: float | None = Field(description="the search match's score (0–1); for match review")
 
     @computed_field  # type: ignore[prop-decorator]  # mypy does not know pydantic's decorated properties
     @property

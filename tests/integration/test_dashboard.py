@@ -197,6 +197,7 @@ async def test_match_review_lists_unmatched_and_low_scores(
     assert set(re.findall(r'<a href="/ui/tracks/(\d+)">', review.text)) == {str(unmatched_id)}
     low = await browser.get("/ui/review", params={"show": "low-score"})
     assert set(re.findall(r'<a href="/ui/tracks/(\d+)">', low.text)) == {str(doubtful_id)}
+    assert '<span class="hint" data-field="match">search 0.55</span>' in low.text  # the score, in the list
     sort_links = re.findall(r'<a href="\?([^"]+)">', low.text)
     assert sort_links and all("show=low-score" in link for link in sort_links)  # the view survives sorting
     resorted = await browser.get("/ui/review?" + sort_links[0].replace("&amp;", "&"))

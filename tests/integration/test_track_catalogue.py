@@ -226,6 +226,15 @@ async def test_match_review_filters(
     assert want or params in DESIGNED_EMPTY, "a filter case that matches nothing proves little"
 
 
+async def test_list_rows_show_how_each_track_was_matched(api: httpx.AsyncClient) -> None:
+    """A reviewer sees the method and score in the list itself, not only on each track's page."""
+    shown = {}
+    for page in (1, 2, 3):
+        body = (await api.get("/tracks", params={"page_size": 100, "page": page})).json()
+        shown.update({t["id"]: (t["spotify_match_method"], t["spotify_match_score"]) for t in body["items"]})
+    assert shown == {r.id: (r.method, r.score) for r in ROWS}
+
+
 @pytest.mark.parametrize(
     ("params", "message"),
     [
