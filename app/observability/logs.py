@@ -22,6 +22,7 @@ from app.config import LogFormat, Settings
 from app.observability import log_context
 
 REDACTED = "[redacted]"
+SPOTIPY_OAUTH_LOGGER = "spotipy.oauth2"
 MIN_SECRET_LENGTH = 3  # shorter values would blank out ordinary words
 # Loggers too chatty at INFO: SQLAlchemy would log every statement, httpx every request (outbound requests are
 # counted in /metrics instead).
@@ -148,3 +149,6 @@ def configure_logging(settings: Settings) -> None:
     quiet = logging.DEBUG if settings.log_level == "DEBUG" else logging.WARNING
     for name in QUIET_LOGGERS:
         logging.getLogger(name).setLevel(quiet)
+    # spotipy's DEBUG lines print token request bodies: the user's refresh token, the PKCE code and verifier are
+    # no configured secret, so nothing would redact them. Never below INFO, whatever LOG_LEVEL says.
+    logging.getLogger(SPOTIPY_OAUTH_LOGGER).setLevel(logging.INFO)

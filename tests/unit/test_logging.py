@@ -9,7 +9,7 @@ import sys
 
 from app.config import Settings
 from app.observability import log_context
-from app.observability.logs import JsonFormatter, TextFormatter, redactor, secret_values
+from app.observability.logs import JsonFormatter, TextFormatter, configure_logging, redactor, secret_values
 from app.observability.request_ids import accepted_request_id
 
 
@@ -94,3 +94,17 @@ def test_request_ids_from_callers_are_kept_only_when_sane() -> None:
     for unsafe in ("with space", 'quote"', "new\nline", "x" * 129, "", None):
         made = accepted_request_id(unsafe)
         assert made != unsafe and len(made) == 32
+
+
+def test_spotipys_token_requests_are_never_logged_even_at_debug() -> None:
+    """spotipy logs token request bodies at DEBUG: a user's refresh token and PKCE code, not configured secrets."""
+    root = logging.getLogger()
+    level, handlers = root.level, list(root.handlers)
+    try:
+        configure_logging(Settings(_env_file=None, log_level="DEBUG"))
+        assert root.isEnabledFor(logging.DEBUG)
+        assert not logging.getLogger("spotipy.oauth2").isEnabledFor(logging.DEBUG)
+        assert logging.getLogger("spotipy.oauth2").isEnabledFor(logging.INFO)
+    finally:
+        root.handlers[:] = handlers
+        root.setLevel(level)
