@@ -123,6 +123,12 @@ async def test_retries_rate_limits_and_dead_letters_are_counted(
     async with app.router.lifespan_context(app), admin_client(app) as client:
         response = await client.post("/collect/beatport/collect", json={"genre": 11})
         assert (await _finished(client, response.json()["task_id"]))["state"] == "failure"
+        # The failure status is written first, then the dead letter and its count: wait for them, in the app's
+        # lifetime (its shutdown would cancel the rest of the task's end).
+        for _ in range(500):
+            if _sample("cratedigger_task_dead_letters_total", task="collect_bp_tracks") > before["dead"]:
+                break
+            await asyncio.sleep(0.02)
     assert _sample("cratedigger_task_retries_total", task="collect_bp_tracks") == before["retries"] + 1
     assert _sample("cratedigger_task_dead_letters_total", task="collect_bp_tracks") == before["dead"] + 1
     assert _sample("cratedigger_outbound_rate_limited_total", site="beatport") == before["429"] + 1
