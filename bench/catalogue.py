@@ -205,6 +205,13 @@ def cases(values: dict[str, Any]) -> dict[str, dict[str, Any]]:
         "match_method manual": {"match_method": "manual"},
         "match_score_lt 0.6": {"match_score_lt": 0.6},
         "review: search < 0.7 by bpm": {"match_method": "search", "match_score_lt": 0.7, "sort": "bpm"},
+        "review: search < 0.6, newest first": {
+            "match_method": "search",
+            "match_score_lt": 0.6,
+            "sort": "publish_date",
+            "order": "desc",
+        },
+        "review: score < 0.8 (the dashboard's)": {"match_score_lt": 0.8},
         "genre + newest first": {"genre": "11", "sort": "publish_date", "order": "desc"},
         "offset page 100": {"page": 100},
     }

@@ -236,6 +236,15 @@ Index(
     postgresql_where=_tracks.spotify_match_score.is_not(None),
     sqlite_where=_tracks.spotify_match_score.is_not(None),
 )
+# Both at once (the review of low-scored search matches): a bounded count is an index-only range. On
+# PostgreSQL, extended statistics on the pair go with it (alembic/versions/…_match_review_index.py).
+Index(
+    "ix_tracks_match_review",
+    _tracks.spotify_match_method,
+    _tracks.spotify_match_score,
+    postgresql_where=_tracks.spotify_match_score.is_not(None),
+    sqlite_where=_tracks.spotify_match_score.is_not(None),
+)
 # Name substring filters (`LIKE '%…%'` on lower(name)): trigram indexes, PostgreSQL only (pg_trgm).
 Index(
     "ix_labels_name_trgm",

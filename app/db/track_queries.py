@@ -179,12 +179,16 @@ async def _reads(session: AsyncSession, rows: Sequence[Row[Any]]) -> list[TrackR
 async def count_tracks(session: AsyncSession, filters: TrackFilters, *, limit: int = COUNT_LIMIT) -> int:
     """Tracks matching `filters`, counted up to `limit` + 1: a count stops early instead of visiting every
     matching row, so it costs at most about as much as reading that many index entries."""
+    return int((await session.execute(count_stmt(filters, limit=limit))).scalar_one())
+
+
+def count_stmt(filters: TrackFilters, *, limit: int) -> Select[int]:
+    """The bounded count of count_tracks."""
     # No column selected: an index-only or bitmap scan need not visit the rows it counts.
     matching = (
         select(literal_column("1")).select_from(_T).where(*filters.conditions()).limit(limit + 1).subquery()
     )
-    stmt = select(func.count()).select_from(matching)
-    return int((await session.execute(stmt)).scalar_one())
+    return select(func.count()).select_from(matching)
 
 
 async def _page_total(
