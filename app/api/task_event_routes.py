@@ -15,6 +15,7 @@ from app.api.deps import RuntimeDep
 from app.api.responses import streaming_error_responses
 from app.api.task_routes import KnownStatus
 from app.runtime.status_watch import status_changes
+from app.runtime.task_status import TaskStatus
 
 router = APIRouter(prefix="/tasks", tags=["tasks"])
 
@@ -67,10 +68,17 @@ async def task_events(
     as `data`, the current status first, then one event per change (seen within a quarter of a second;
     changes closer together arrive as one), closed after the final state. A comment line (`: ping`) keeps an
     idle stream open every 15 s. A finished task's stream is its one final event."""
-    streams = open_streams(request.app)
+    async for event in status_events(request.app, status_changes(runtime.statuses, current)):
+        yield event
+
+
+async def status_events(app: FastAPI, changes: AsyncIterator[TaskStatus]) -> AsyncIterator[ServerSentEvent]:
+    """One `event: status` per status, counted among the process's open streams while the stream is open
+    (the per-task stream here and the dashboard's task list stream)."""
+    streams = open_streams(app)
     streams.count += 1
     try:
-        async for status in status_changes(runtime.statuses, current):
+        async for status in changes:
             yield ServerSentEvent(event="status", data=status)
     finally:
         streams.count -= 1

@@ -11,7 +11,7 @@ from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response,
 from fastapi.sse import EventSourceResponse, ServerSentEvent
 
 from app.api.deps import RuntimeDep
-from app.api.task_event_routes import open_streams
+from app.api.task_event_routes import status_events
 from app.broker import broker
 from app.runtime.recent_tasks import TaskFilter, recent_tasks
 from app.runtime.status_watch import statuses_changes
@@ -91,10 +91,5 @@ async def task_list_events(
 ) -> AsyncIterator[ServerSentEvent]:
     """The running rows of the task list, followed in one stream (`event: status`, as the API's per task): the
     current status of each known id, then each change, closed when all are final."""
-    streams = open_streams(request.app)
-    streams.count += 1
-    try:
-        async for change in statuses_changes(runtime.statuses, currents):
-            yield ServerSentEvent(event="status", data=change)
-    finally:
-        streams.count -= 1
+    async for event in status_events(request.app, statuses_changes(runtime.statuses, currents)):
+        yield event

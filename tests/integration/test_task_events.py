@@ -177,10 +177,12 @@ def test_the_task_lists_running_rows_share_one_stream(
             events = StatusEvents(response.iter_lines())
             first, second = events.next_status(), events.next_status()
             assert first is not None and second is not None
+            assert open_event_streams(base) == 1  # counted like the API's own streams
             assert (first["task_id"], first["state"]) == (running, "running")
             assert (second["task_id"], second["state"]) == (failed, "failure")
             held_top100.set()
             rest = events.rest()[2:]  # after the two read above
+        wait_until(lambda: open_event_streams(base) == 0, what="the ended stream to be uncounted")
     assert events.ended  # closed once every task it follows is final
     assert {status["task_id"] for status in rest} == {running}
     assert_in_lifecycle_order([first, *rest])
