@@ -65,6 +65,8 @@ CSV_COLUMNS = (
     "beatport_url",
     "spotify_id",
     "spotify_url",
+    "spotify_match_method",
+    "spotify_match_score",
 )
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 BEATPORT_TRACK_URL = "https://www.beatport.com/track/"
@@ -97,6 +99,26 @@ def _first_code_point_default(element: _first_code_point, compiler: SQLCompiler,
 @compiles(_first_code_point, "sqlite")
 def _first_code_point_sqlite(element: _first_code_point, compiler: SQLCompiler, **kw: Any) -> str:
     return f"unicode({compiler.process(element.clauses, **kw)})"
+
+
+class _shortest_text(FunctionElement[str]):
+    """A float as the shortest text that reads back as it ("0.85", "1"; NULL for NULL): PostgreSQL's own cast;
+    SQLite's writes "1.0" for a whole number, so whole numbers go through an integer there."""
+
+    type = String()
+    inherit_cache = True
+
+
+@compiles(_shortest_text)
+def _shortest_text_default(element: _shortest_text, compiler: SQLCompiler, **kw: Any) -> str:
+    return f"CAST({compiler.process(element.clauses, **kw)} AS TEXT)"
+
+
+@compiles(_shortest_text, "sqlite")
+def _shortest_text_sqlite(element: _shortest_text, compiler: SQLCompiler, **kw: Any) -> str:
+    value = compiler.process(element.clauses, **kw)
+    whole = f"CAST({value} AS INTEGER)"
+    return f"CASE WHEN {value} = {whole} THEN CAST({whole} AS TEXT) ELSE CAST({value} AS TEXT) END"
 
 
 def _number(value: Any) -> Text:
@@ -206,6 +228,8 @@ def _fields(credits: Text) -> list[Text]:
         ),
         _text(_T.c.spotify_id),
         _text(_T.c.spotify_url),
+        _text(_T.c.spotify_match_method),
+        func.coalesce(_shortest_text(_T.c.spotify_match_score), _EMPTY),
     ]
 
 

@@ -307,8 +307,12 @@ async def test_csv_export_formats_in_the_database_like_python_would(api: httpx.A
     assert list(rows[0]) == list(CSV_COLUMNS)
     assert [int(r["id"]) for r in rows] == expected_order("publish_date", "desc")
     by_id = {track.id: track for track in catalogue()}
+    matches = {row.id: (row.method, row.score) for row in ROWS}
     for row in rows:
         track = by_id[int(row["id"])]
+        method, score = matches[track.id]
+        assert row["spotify_match_method"] == (method or "")
+        assert row["spotify_match_score"] == ("" if score is None else f"{score:g}")
         assert row["name"] == safe(track.name) and row["mix_name"] == safe(track.mix_name or "")
         assert row["artists"] == safe(", ".join(a.name for a in track.artists))
         assert row["remixers"] == safe(", ".join(a.name for a in track.remixers))
@@ -324,3 +328,4 @@ async def test_csv_export_formats_in_the_database_like_python_would(api: httpx.A
         r["artists"] for r in rows
     }
     assert {r["price"] for r in rows} == {"1.05", "10.00", "0.09", ""}
+    assert {"1", "0.5", "0.75", ""} <= {r["spotify_match_score"] for r in rows}  # whole numbers as PostgreSQL
