@@ -13,6 +13,7 @@
   check is needed on pick-up; a reclaimed message is checked before it runs again.
 - **Redis faults.** A timeout or lost connection is logged and retried with backoff; a consumer group that
   vanished (Redis restarted empty) is created again from the stream's start, so tasks enqueued meanwhile run.
+- **Trimmed.** Entries every group acknowledged are deleted once a minute (`stream_trim`).
 - **Delays.** A message labelled `delay` waits in a sorted set, moved to the stream by a script when due.
 - **Graceful shutdown.** SIGTERM stops reading; running tasks get `WORKER_SHUTDOWN_GRACE_SECONDS`; what is
   left is handed back (idle time set past the visibility timeout) so another worker takes it at once.
@@ -38,6 +39,7 @@ from app.runtime.deliveries import Deliveries
 from app.runtime.redis_connection import REDIS_ERRORS, text
 from app.runtime.redis_status_store import KEY_PREFIX, RedisStatusStore
 from app.runtime.shutdown import GracefulShutdown
+from app.runtime.stream_trim import TRIM_INTERVAL_SECONDS, trim_acknowledged
 from app.runtime.task_status import START_CANCELLED, START_LOST_TOO_OFTEN, Delivery
 from app.runtime.worker_registry import HEARTBEAT_SECONDS, WorkerRegistry
 
@@ -178,6 +180,7 @@ class DurableStreamBroker(AsyncBroker):
             (lease_interval, self._renew_leases),
             (0.5, self._move_due_delayed),
             (HEARTBEAT_SECONDS, self._heartbeat),
+            (TRIM_INTERVAL_SECONDS, self._trim),
             *self.periodic_jobs,
         ]
 
@@ -329,6 +332,11 @@ class DurableStreamBroker(AsyncBroker):
         await self.redis.eval(
             _MOVE_DUE_SCRIPT, 2, self.delayed_key, self.queue_name, str(time.time()), "100", KEY_PREFIX
         )
+
+    async def _trim(self) -> None:
+        trimmed = await trim_acknowledged(self.redis, self.queue_name)
+        if trimmed:
+            logger.debug("trimmed %d acknowledged messages from %s", trimmed, self.queue_name)
 
     async def _heartbeat(self) -> None:
         await self.workers.beat(self.consumer_name, running=len(self.deliveries.running))
