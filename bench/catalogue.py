@@ -22,7 +22,8 @@ runs once per round, rounds in turn after one untimed round, so a change in the 
   charts endpoints);
 - CSV: the whole catalogue with format=csv (the baseline: its first `--baseline-csv-rows` rows), rows/s, time
   to the first byte, the API process's RSS sampled every 50 ms (VmRSS) and its peak (VmHWM).
-The store path's rate with the new indexes: `--extra` more tracks stored just before the upgrade and as many
+`--database-url URL` measures a catalogue loaded by an earlier run's step 1 and kept (more rounds, no reload):
+it is upgraded to head, then only our API is measured. The store path's rate with the new indexes: `--extra` more tracks stored just before the upgrade and as many
 just after it, so our figures are for N + 2 × extra tracks (1,040,000 by default).
 """
 
@@ -425,6 +426,19 @@ def report(ours: dict[str, Any], base: dict[str, Any] | None) -> dict[str, float
     return figures
 
 
+def measure_only(url: str, rounds: int) -> None:
+    migrate(url)
+    values = asyncio.run(sample_values(url))
+    with (
+        tempfile.TemporaryDirectory() as tmp,
+        running_api(url, code_dir=PROJECT_ROOT, log_dir=Path(tmp), name="ours") as (client, pid),
+    ):
+        ours = measure(client, pid, values, rounds, None)
+        ours["movers"] = time_movers(client, rounds)
+    figures = report(ours, None)
+    print(" ".join(f"{k}={v:.1f}" for k, v in figures.items()))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -441,7 +455,15 @@ def main() -> None:
         help="tracks stored just before and just after the upgrade (rate)",
     )
     parser.add_argument("--pg-admin-url", default=PG_ADMIN_URL)
+    parser.add_argument(
+        "--database-url",
+        help="only measure (no load, baseline or store rate): a catalogue loaded as step 1 does, kept by you; "
+        "upgraded to head first",
+    )
     args = parser.parse_args()
+    if args.database_url:
+        measure_only(args.database_url, args.rounds)
+        return
     batches = catalogue_batches(args.tracks + 2 * args.extra)
     print(
         f"machine: {platform.machine()}, {os.cpu_count()} cpus, Python {platform.python_version()}",
