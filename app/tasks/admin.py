@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 from dataclasses import dataclass
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -34,6 +35,9 @@ async def cancel_task(*, runtime: Runtime, task_id: str) -> CancelOutcome | None
     return CancelOutcome(status=updated, immediate=outcome == CancelDecision.CANCELLED)
 
 
+RUN_PARAMETER = "run_id"  # a task with this parameter resumes the run it is given (app.services.collection)
+
+
 class DeadLetterNotFoundError(LookupError):
     pass
 
@@ -46,12 +50,15 @@ async def retry_dead_letter(
         letter = await dead_letters.get(session, dead_letter_id=dead_letter_id)
         if letter is None:
             raise DeadLetterNotFoundError(f"No dead letter with id {dead_letter_id}.")
-        task_name, kwargs = letter.task_name, dict(letter.kwargs)
+        task_name, kwargs, failed_task_id = letter.task_name, dict(letter.kwargs), letter.task_id
     task = runtime.broker.find_task(task_name)
     if task is None:
         raise DeadLetterNotFoundError(
             f"Dead letter {dead_letter_id} names task {task_name!r}, which no longer exists."
         )
+    if RUN_PARAMETER in inspect.signature(task.original_func).parameters:
+        # A task that knows runs (a collection) continues the failed one's: it resumes where that stopped.
+        kwargs[RUN_PARAMETER] = kwargs.get(RUN_PARAMETER) or failed_task_id
     task_id, created = await runtime.enqueuer.enqueue_once(task, **kwargs)
     async with sessions.begin() as session:
         await dead_letters.mark_retried(session, dead_letter_id=dead_letter_id, task_id=task_id)

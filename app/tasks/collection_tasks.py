@@ -23,14 +23,19 @@ from app.tasks.dependencies import ContextParam, ResourcesParam, RuntimeParam
 async def collect_bp_tracks_task(
     target: str,
     max_pages: int | None = None,
+    run_id: str | None = None,
     resources: Resources = ResourcesParam,
     runtime: Runtime = RuntimeParam,
     context: Context = ContextParam,
 ) -> dict[str, Any]:
-    """Collect one Beatport target (a canonical path, validated by the API) into the database."""
+    """Collect one Beatport target (a canonical path, validated by the API) into the database. `run_id`: the
+    run this task continues (a dead letter's retry passes the failed task's, so it resumes after the pages that
+    run stored); by default the task's own id."""
     task_id = context.message.task_id
     service = collection_service(resources, runtime, task_id=task_id)
-    summary = await service.collect(target=parse_target(target), run_id=task_id, max_pages=max_pages)
+    summary = await service.collect(
+        target=parse_target(target), run_id=run_id or task_id, max_pages=max_pages
+    )
     return summary.as_dict()
 
 

@@ -1,5 +1,7 @@
-"""A multi-page collection whose worker is SIGKILLed after page 3 is stored resumes at page 4 when the task is
-delivered again: real `taskiq worker` processes, real Redis and PostgreSQL, a fake Beatport on loopback.
+"""A multi-page collection resumes at the first page it did not store: when its worker is SIGKILLed after page 3
+and the task is delivered again, and when it failed into a dead letter at page 4 and the dead letter is
+retried (a new task that continues the failed run). Real `taskiq worker` processes, real Redis and
+PostgreSQL, a fake Beatport on loopback.
 
 Only the HTTP API, the e2e helpers and the fakes are used, so the test does not depend on where the task
 runtime lives."""
@@ -92,3 +94,31 @@ def test_a_collection_killed_after_page_3_resumes_at_page_4(tmp_path: Path, fake
     assert (result["tracks_updated"], result["tracks_unchanged"]) == (0, 0), result
     assert result["sources"] == [f"page {n}: pages" for n in (1, 2, 3, 4)]
     assert stored["paging"]["total"] == len(ids) == 500
+
+
+def test_a_dead_lettered_collection_resumes_where_it_failed_when_retried(
+    tmp_path: Path, fake: FakeBeatport
+) -> None:
+    fake.serve_label_tracks(4242, pages=4)
+    fake.interrupt_page(LABEL, 4, status=404)  # permanent: the first request for page 4 ends the task
+    with deployment(tmp_path, fake) as d:
+        response = api.post(f"{d.base}/collect/beatport/collect", json={"url": LABEL}, timeout=10)
+        assert response.status_code == 202, f"{response.text}\n{d.logs()}"
+        task_id = response.json()["task_id"]
+        failed = wait_for_state(d.base, task_id, {"success", "failure", "cancelled"}, timeout=60)
+        assert failed["state"] == "failure", f"{failed}\n{d.logs()}"
+        [letter] = api.get(f"{d.base}/tasks/dead-letters", timeout=10).json()["items"]
+        assert letter["task_id"] == task_id
+
+        retried = api.post(f"{d.base}/tasks/dead-letters/{letter['id']}/retry", timeout=10)
+        assert retried.status_code == 202, retried.text
+        done = wait_for_state(
+            d.base, retried.json()["task_id"], {"success", "failure", "cancelled"}, timeout=60
+        )
+
+    assert done["state"] == "success", done
+    requested = fake.pages_requested(LABEL)
+    assert requested == [1, 2, 3, 4, 4], requested  # the retry asked for page 4 only
+    result = done["result"]
+    assert (result["pages_fetched"], result["pages_resumed"]) == (4, 3), result
+    assert (result["tracks_seen"], result["tracks_created"]) == (500, 500), result
