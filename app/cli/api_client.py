@@ -82,6 +82,21 @@ class ApiClient:
             raise ApiError(response.status_code, _message(response))
         return None if response.status_code == 204 else response.json()
 
+    def redirect_target(self, path: str) -> str:
+        """Where a GET that answers with a redirect points (not followed): a page for the user's browser."""
+        try:
+            response = self._http.request("GET", path)
+        except httpx.TransportError as error:
+            raise ApiError(0, f"no answer from {self.base_url}: {error}") from error
+        if response.status_code >= 400:
+            raise ApiError(response.status_code, _message(response))
+        location: str | None = response.headers.get("location")
+        if not response.is_redirect or not location:
+            raise ApiError(
+                response.status_code, f"HTTP {response.status_code} from {path}: expected a redirect"
+            )
+        return location
+
     def get(self, path: str, **params: Any) -> Any:
         return self.request("GET", path, params={k: v for k, v in params.items() if v is not None})
 

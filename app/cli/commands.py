@@ -8,7 +8,14 @@ from typing import Annotated
 
 import typer
 
-from app.cli import catalogue_commands, health_commands, keys_commands, task_commands, watchlist_commands
+from app.cli import (
+    catalogue_commands,
+    health_commands,
+    keys_commands,
+    spotify_commands,
+    task_commands,
+    watchlist_commands,
+)
 from app.cli.setup_steps import ensure_api_key, ensure_secret_key, migrate
 
 DATA_DIR = Path("data")
@@ -22,6 +29,7 @@ app = typer.Typer(
 task_commands.register(app)
 catalogue_commands.register(app)
 watchlist_commands.register(app)
+spotify_commands.register(app)
 app.add_typer(keys_commands.app, name="keys")
 app.command(
     epilog="Examples: `cratedigger health worker` (compose's worker healthcheck); `cratedigger health api`"

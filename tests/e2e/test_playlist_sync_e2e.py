@@ -6,10 +6,14 @@ and search). The test plays the browser when connecting the account: it follows 
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import asyncpg
+import httpx
 import pytest
 import redis
 
@@ -18,6 +22,7 @@ from tests.conftest import fresh_redis_url
 from tests.e2e import api
 from tests.e2e.conftest import Deployed, deployment
 from tests.e2e.processes import start_scheduler, wait_for_state, wait_until
+from tests.e2e.test_cli_e2e import cli
 from tests.e2e.test_enrich_e2e import add_top100, kind_of, spotify_settings
 from tests.fakes.beatport import FakeBeatport
 from tests.fakes.beatport_charts import genre_top100_week
@@ -277,3 +282,33 @@ def test_an_expired_refresh_token_fails_the_sync_with_reconnect_spotify(
         return any(letter["task_name"] == "sync_spotify_playlist" for letter in letters)
 
     wait_until(dead_lettered, what="the failed sync's dead letter", timeout=15)
+
+
+def test_the_cli_connects_the_account_and_syncs_a_chart(
+    deployed: Deployed, beatport: FakeBeatport, spotify: FakeSpotifyAccount, tmp_path: Path
+) -> None:
+    """`cratedigger spotify disconnect|status|connect` and `playlists sync --wait` as a person runs them (the test
+    plays the browser that opens the printed URL)."""
+    if api.get(f"{deployed.base}/auth/spotify", timeout=10).status_code == 200:
+        forgotten = cli(deployed, tmp_path, "spotify", "disconnect", "--yes")
+        assert forgotten.returncode == 0, forgotten.stderr
+    missing = cli(deployed, tmp_path, "spotify", "status")
+    assert missing.returncode == 1 and "No Spotify account is connected" in missing.stderr, missing
+
+    started = cli(deployed, tmp_path, "spotify", "connect", "--no-open")
+    assert started.returncode == 0, started.stderr
+    approved = httpx.get(started.stdout.strip(), follow_redirects=False, timeout=10)  # the browser
+    assert approved.status_code == 302, approved.text
+    back = urlsplit(approved.headers["location"])
+    assert httpx.get(f"{deployed.base}{back.path}?{back.query}", timeout=30).status_code == 200
+    shown = cli(deployed, tmp_path, "spotify", "status")
+    assert shown.returncode == 0 and "Test DJ" in shown.stdout, shown
+
+    collect_week(deployed, beatport, WEEK3)
+    synced = cli(deployed, tmp_path, "playlists", "sync", "--chart", CHART, "--wait")
+    assert synced.returncode == 0, f"{synced.stdout}\n{synced.stderr}"
+    summary = re.search(r"playlist (\w+): (\d+) added, (\d+) removed, (\d+) kept", synced.stdout)
+    assert summary is not None, synced.stdout
+    wanted = expected_playlist(WEEK3)
+    assert spotify.playlists.uris_of(summary.group(1)) == wanted
+    assert int(summary.group(2)) + int(summary.group(4)) == len(wanted)

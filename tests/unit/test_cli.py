@@ -4,7 +4,6 @@ real HTTP client runs; only the far end is canned)."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -23,14 +22,6 @@ def status(state: str, **more: Any) -> dict[str, Any]:
         "error": None, "attempt": 1, "enqueued_at": "2026-12-01T10:00:00Z", "started_at": None, "finished_at": None,
         **more,
     }  # fmt: skip
-
-
-@pytest.fixture
-def fake_api(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeHTTPServer]:
-    with FakeHTTPServer() as server:
-        monkeypatch.setenv("CRATEDIGGER_URL", server.url)
-        monkeypatch.setenv("CRATEDIGGER_API_KEY", "cd_test")
-        yield server
 
 
 def run(*args: str) -> Any:
@@ -172,7 +163,8 @@ def test_every_command_has_help_with_an_example() -> None:
                 ["schedules", "list"], ["schedules", "add"], ["schedules", "rm"], ["keys", "create"],
                 ["watchlists", "list"], ["watchlists", "add"], ["watchlists", "rm"], ["watchlists", "run"],
                 ["watchlists", "tracks"], ["watchlists", "feed"],
-                ["keys", "list"], ["keys", "revoke"], ["serve"], ["migrate"]]  # fmt: skip
+                ["keys", "list"], ["keys", "revoke"], ["serve"], ["migrate"], ["spotify", "connect"],
+                ["spotify", "status"], ["spotify", "disconnect"], ["playlists", "sync"]]  # fmt: skip
     for command in commands:
         result = run(*command, "--help")
         assert result.exit_code == 0 and "Example" in result.output, command
