@@ -12,11 +12,12 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated
 
-from fastapi import APIRouter, HTTPException, Query, Response, status
-from fastapi.responses import RedirectResponse
+from fastapi import APIRouter, HTTPException, Query, Request, Response, status
+from fastapi.responses import HTMLResponse, RedirectResponse
 from pydantic import AfterValidator, BaseModel, ConfigDict, StringConstraints
 
 from app.api.access import ADMIN, PUBLIC, READ, AdminCaller, current_key
+from app.api.callback_page import connected_page, refused_page, wants_html
 from app.api.deps import ResourcesDep
 from app.api.input_types import no_nul
 from app.api.responses import error_responses
@@ -105,12 +106,42 @@ async def spotify_login(caller: AdminCaller, resources: ResourcesDep) -> Redirec
     return RedirectResponse(url, status_code=status.HTTP_302_FOUND)
 
 
-@router.get("/callback", dependencies=[PUBLIC], responses=error_responses(422, 503))
+@router.get(
+    "/callback",
+    dependencies=[PUBLIC],
+    response_model=SpotifyAccountOut,
+    responses={
+        200: {"content": {"text/html": {}}, "description": "The account; a page in words for a browser"},
+        **error_responses(422, 503),
+    },
+)
 async def spotify_callback(
-    query: Annotated[CallbackQuery, Query()], resources: ResourcesDep
-) -> SpotifyAccountOut:
+    query: Annotated[CallbackQuery, Query()], request: Request, resources: ResourcesDep
+) -> SpotifyAccountOut | HTMLResponse:
     """Where Spotify sends the browser back. No API key: the one-time `state` that `/login` handed to an admin
-    key is the credential. Connects the account (its refresh token stored sealed with SECRET_KEY)."""
+    key is the credential. Connects the account (its refresh token stored sealed with SECRET_KEY). A browser
+    (`Accept: text/html`) gets the outcome as a page; anything else the account as JSON."""
+    try:
+        account = await _connect(query, resources)
+    except HTTPException as error:
+        if not wants_html(request):
+            raise
+        page = refused_page(str(error.detail))
+        return HTMLResponse(page, status_code=error.status_code, headers=error.headers)
+    if wants_html(request):
+        expires = account.consent_expires_at.strftime("%Y-%m-%d")
+        return HTMLResponse(
+            connected_page(
+                display_name=account.display_name,
+                spotify_user_id=account.spotify_user_id,
+                consent_expires_at=expires,
+            )
+        )
+    return account
+
+
+async def _connect(query: CallbackQuery, resources: Resources) -> SpotifyAccountOut:
+    """The callback's work; HTTPException for what it refuses."""
 
     async def admin_key_hash(name: str) -> str | None:
         found = await current_key(resources, name)

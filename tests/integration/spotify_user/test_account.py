@@ -63,6 +63,25 @@ async def test_a_state_serves_once_and_unknown_ones_change_nothing(
     assert missing.status_code == 422
 
 
+BROWSER_ACCEPT = {"Accept": "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"}
+
+
+async def test_a_browser_is_told_the_outcome_in_a_page(
+    client: httpx.AsyncClient, browser: httpx.AsyncClient
+) -> None:
+    login = await client.get("/auth/spotify/login", follow_redirects=False)
+    callback = authorize_in_browser(login)
+    page = await browser.get(callback, headers=BROWSER_ACCEPT)
+    assert page.status_code == 200 and page.headers["content-type"].startswith("text/html"), page.text
+    assert "Spotify connected" in page.text and "<strong>Test DJ</strong>" in page.text
+    assert (await client.get("/auth/spotify")).json()["display_name"] == "Test DJ"  # connected, as for JSON
+
+    replayed = await browser.get(callback, headers=BROWSER_ACCEPT)
+    assert replayed.status_code == 422 and replayed.headers["content-type"].startswith("text/html")
+    assert "Spotify was not connected" in replayed.text and "already used" in replayed.text
+    assert "cratedigger spotify connect" in replayed.text
+
+
 async def test_the_state_is_bound_to_the_key_that_asked_for_it(
     embedded_app: FastAPI, browser: httpx.AsyncClient
 ) -> None:
