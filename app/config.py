@@ -58,6 +58,8 @@ class Settings(BaseSettings):
     # /metrics needs a key, and the browser origins allowed to call the API (CORS; none by default).
     api_admin_key: SecretStr | None = None
     metrics_require_key: bool = False
+    # Requests each API key may make per calendar minute (429 with Retry-After beyond); 0: no limit.
+    api_key_requests_per_minute: NonNegativeInt = 0
     cors_allow_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
     # Watchlist webhooks may go to private, loopback or link-local addresses (a LAN service, tests); off: only
     # hosts that resolve to public addresses, checked when the watchlist is made and at every delivery.

@@ -29,6 +29,7 @@ from app.api import (
 )
 from app.api.access import document_access
 from app.api.error_handlers import install_error_handlers
+from app.api.key_rate_limit import KeyRateLimit
 from app.api.request_limits import RequestSizeLimit
 from app.api.responses import EVERY_ENDPOINT
 from app.api.strict_query import refuse_unknown_query_parameters
@@ -52,6 +53,9 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         logger.warning(NOT_DURABLE_WARNING)
     resources = Resources.open(settings, redis=current.redis)
     app.state.resources = resources
+    app.state.key_rate_limit = KeyRateLimit(
+        per_minute=settings.api_key_requests_per_minute, redis=current.redis
+    )
     current.outbox.sessions = resources.sessions  # dead letters go to this process's database
     if not broker.is_worker_process:
         # In the API this also declares the stream's consumer group before the first enqueue, so no task

@@ -17,6 +17,7 @@ from fastapi.routing import APIRoute, iter_route_contexts
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from app.api.deps import ResourcesDep, SettingsDep
+from app.api.key_rate_limit import KeyRateLimit
 from app.db import api_keys
 from app.db.api_keys import Scope
 from app.services.resources import Resources
@@ -55,6 +56,9 @@ async def identify(request: Request, credentials: Credentials, resources: Resour
     found = await caller_for_key(resources, credentials.credentials)
     if found is None:
         raise _unauthorized("Unknown or revoked API key.", invalid_token=True)
+    limit: KeyRateLimit | None = getattr(request.app.state, "key_rate_limit", None)
+    if limit is not None:
+        await limit.check(found.name)
     return found
 
 
@@ -185,6 +189,14 @@ def _document(operation: dict[str, Any], rule: AccessRule) -> None:
     )
     if rule.scope is not None and rule.scope > Scope.read:
         responses.setdefault("403", {"description": "The key's scope is too small", "content": problem})
+    responses.setdefault(
+        "429",
+        {
+            "description": "The key made more than API_KEY_REQUESTS_PER_MINUTE requests this minute",
+            "headers": {"Retry-After": {"description": "seconds", "schema": {"type": "integer"}}},
+            "content": problem,
+        },
+    )
     if rule.scope is None:
         operation["security"] = [{}, *operation.get("security", [])]  # a key is optional here
     operation["description"] = f"{operation.get('description', '')}\n\n{rule.describe()}".strip()

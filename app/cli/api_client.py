@@ -16,6 +16,7 @@ from app.config import Settings
 KEY_FILE = Path("data") / "api-key"
 FINAL_STATES = frozenset({"success", "failure", "cancelled"})
 POLL_SECONDS = 0.5
+RATE_LIMITED_READ_RETRIES = 3  # API_KEY_REQUESTS_PER_MINUTE: a read waits for the next minute, a few times
 TIMEOUT = httpx.Timeout(30.0, connect=5.0)
 
 
@@ -53,6 +54,16 @@ def _message(response: httpx.Response) -> str:
     return f"HTTP {response.status_code}: {detail}"
 
 
+def _rate_limit_wait(response: httpx.Response) -> float | None:
+    """Seconds a 429 asks to wait (at most a minute: the API's window), or None for any other answer."""
+    if response.status_code != 429:
+        return None
+    try:
+        return min(float(response.headers.get("retry-after", "1")), 60.0)
+    except ValueError:
+        return 1.0
+
+
 class ApiClient:
     def __init__(
         self, base_url: str, key: str | None, *, transport: httpx.BaseTransport | None = None
@@ -71,13 +82,19 @@ class ApiClient:
         self._http.close()
 
     def request(self, method: str, path: str, **kwargs: Any) -> Any:
-        """The JSON body of a 2xx answer (None for 204); ApiError otherwise."""
-        try:
-            response = self._http.request(method, path, **kwargs)
-        except httpx.TransportError as error:
-            raise ApiError(
-                0, f"no answer from {self.base_url}: {error} (is `cratedigger serve` running?)"
-            ) from error
+        """The JSON body of a 2xx answer (None for 204); ApiError otherwise. A read refused for the key's
+        request rate (429) is asked again after the `Retry-After` the API gives, a few times."""
+        for attempt in range(RATE_LIMITED_READ_RETRIES + 1):
+            try:
+                response = self._http.request(method, path, **kwargs)
+            except httpx.TransportError as error:
+                raise ApiError(
+                    0, f"no answer from {self.base_url}: {error} (is `cratedigger serve` running?)"
+                ) from error
+            wait = _rate_limit_wait(response) if method == "GET" else None
+            if wait is None or attempt == RATE_LIMITED_READ_RETRIES:
+                break
+            time.sleep(wait)
         if response.status_code >= 400:
             raise ApiError(response.status_code, _message(response))
         return None if response.status_code == 204 else response.json()

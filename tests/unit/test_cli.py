@@ -122,6 +122,25 @@ def test_no_api_answering_is_said_in_words(monkeypatch: pytest.MonkeyPatch) -> N
     assert result.exit_code == 1 and "no answer from http://127.0.0.1:9" in result.output
 
 
+def test_a_read_over_the_keys_request_rate_waits_and_asks_again(fake_api: FakeHTTPServer) -> None:
+    slow_down = {"detail": "The key 'cli' made more than 600 requests this minute"}
+    fake_api.add(
+        "GET", f"/tasks/status/{TASK}",
+        FakeResponse.json(slow_down, 429, headers={"Retry-After": "0"}),
+        FakeResponse.json(status("running")),
+    )  # fmt: skip
+    result = run("status", TASK)
+    assert result.exit_code == 0, result.output
+    assert len(fake_api.requests_to(f"/tasks/status/{TASK}")) == 2
+
+    fake_api.add(
+        "POST", "/collect/beatport/collect", FakeResponse.json(slow_down, 429, headers={"Retry-After": "0"})
+    )
+    refused = run("collect", "/top-100")  # a write is not repeated: the user decides
+    assert refused.exit_code == 1 and "600 requests this minute" in refused.stderr
+    assert len(fake_api.requests_to("/collect/beatport/collect", "POST")) == 1
+
+
 def test_tracks_renders_a_table_pages_with_all_and_prints_json(fake_api: FakeHTTPServer) -> None:
     def track(i: int) -> dict[str, Any]:
         return {"id": i, "name": f"Track {i}", "mix_name": "Extended Mix", "artists": [{"id": 1, "name": "Ada"}],
