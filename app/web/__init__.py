@@ -17,6 +17,7 @@ from app.web import (
     chart_pages,
     collect_pages,
     review_pages,
+    spotify_pages,
     task_list_page,
     task_pages,
     track_pages,
@@ -37,6 +38,7 @@ PAGE_MODULES = (
     chart_pages,
     admin_pages,
     watchlist_pages,
+    spotify_pages,
 )
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Request, Response
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.api.deps import SessionDep
 from app.api.input_types import INT4_MAX
@@ -31,6 +32,13 @@ async def chart_list(request: Request, database: SessionDep) -> Response:
 
 @router.get("/ui/charts/{chart_key}", dependencies=[PAGE])
 async def chart_page(request: Request, chart_key: ChartKey, database: SessionDep) -> Response:
+    return await render_chart(request, chart_key, database)
+
+
+async def render_chart(
+    request: Request, chart_key: str, database: AsyncSession, *, sync_problem: str | None = None
+) -> Response:
+    """The latest snapshot, with the form that mirrors it into Spotify (`sync_problem`: why it was refused)."""
     try:
         snapshots = await charts.list_snapshots(database, chart_key=chart_key)
         latest, entries = await charts.snapshot_entries(database, chart_key=chart_key)
@@ -46,6 +54,8 @@ async def chart_page(request: Request, chart_key: ChartKey, database: SessionDep
         snapshots=snapshots,
         latest=latest,
         entries=entries,
+        sync_problem=sync_problem,
+        status_code=409 if sync_problem else 200,
     )
 
 

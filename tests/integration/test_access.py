@@ -46,6 +46,8 @@ DASHBOARD_ADMIN = {
     ("POST", "/ui/schedules"),
     ("POST", "/ui/schedules/{schedule_id}/delete"),
     ("POST", "/ui/dead-letters/{dead_letter_id}/retry"),
+    ("POST", "/ui/spotify/connect"),
+    ("POST", "/ui/spotify/disconnect"),
 }
 DASHBOARD_READ_FORMS = {("POST", "/ui/logout")}
 
