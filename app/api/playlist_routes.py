@@ -6,7 +6,16 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Request, Response, status
-from pydantic import BaseModel, ConfigDict, Field, StrictFloat, StrictInt, StringConstraints, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictFloat,
+    StrictInt,
+    StringConstraints,
+    model_validator,
+)
 
 from app.api.access import WRITE
 from app.api.collect_routes import accepted
@@ -101,9 +110,14 @@ class PlaylistSyncRequest(BaseModel):
         "else a new private playlist)",
     )
     name: PlaylistName | None = Field(None, description="the name of a new playlist")
+    public: StrictBool = Field(
+        False, description="a new playlist is public (shown on the account's profile); default private"
+    )
 
     def task_kwargs(self) -> dict[str, Any]:
-        return {"source": self.source.as_json(), "playlist_id": self.playlist_id, "name": self.name}
+        kwargs = {"source": self.source.as_json(), "playlist_id": self.playlist_id, "name": self.name}
+        # `public` only when asked: a private sync's arguments stay those of schedules made before it existed.
+        return {**kwargs, "public": True} if self.public else kwargs
 
     def describe(self) -> str:
         source = self.source

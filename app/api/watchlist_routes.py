@@ -8,7 +8,7 @@ import datetime as dt
 from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Path, Query, Request, Response, status
-from pydantic import BaseModel, ConfigDict, Field, StrictInt
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt
 
 from app.api.access import READ, WRITE, ReadCaller
 from app.api.collect_routes import accepted
@@ -50,6 +50,7 @@ class WatchlistSync(BaseModel):
         None, description="a playlist of the connected account (default: a new private one, then that one)"
     )
     name: PlaylistName | None = Field(None, description="the name of a new playlist")
+    public: StrictBool = Field(False, description="a new playlist is public; default private")
 
 
 class WatchlistRequest(BaseModel):

@@ -146,6 +146,9 @@ def sync(
         typer.Option(help="a playlist of the account (default: this source's last, else a new one)"),
     ] = None,
     name: Annotated[str | None, typer.Option(help="the name of a new playlist")] = None,
+    public: Annotated[
+        bool, typer.Option("--public", help="a new playlist is public (default: private)")
+    ] = False,
     wait: WaitFlag = False,
 ) -> None:
     """Make a playlist of the connected account hold exactly the source's tracks that are on Spotify, in the
@@ -166,6 +169,8 @@ def sync(
     else:
         source = {"tracks": track_query(query or "")}
     body: dict[str, Any] = {"source": source, "playlist_id": playlist_id, "name": name}
+    if public:
+        body["public"] = True
     start_task("/playlists/sync", body, wait=wait, summarize=_synced)
 
 

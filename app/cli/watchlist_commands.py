@@ -61,6 +61,7 @@ def add_watchlist(
     playlist_id: Annotated[
         str | None, typer.Option(help="the playlist --sync writes to (default: a new private one)")
     ] = None,
+    public: Annotated[bool, typer.Option("--public", help="--sync's new playlist is public")] = False,
     as_json: JsonFlag = False,
 ) -> None:
     """Follow labels, artists or charts (write key). Prints the feed URL, and the webhook secret once.
@@ -72,8 +73,8 @@ def add_watchlist(
         body["max_pages"] = max_pages
     if webhook_url is not None:
         body["webhook_url"] = webhook_url
-    if sync or playlist_id is not None:
-        body["sync"] = {"playlist_id": playlist_id, "name": name}
+    if sync or playlist_id is not None or public:
+        body["sync"] = {"playlist_id": playlist_id, "name": name, **({"public": True} if public else {})}
     with api() as client:
         made = client.request("POST", "/watchlists", json=body)
     if as_json:

@@ -71,6 +71,14 @@ class SyncSummary:
 
 
 @dataclass(frozen=True)
+class _NewPlaylist:
+    """What a playlist made for a source is called, and whether anyone may see it (its owner's followers)."""
+
+    name: str
+    public: bool
+
+
+@dataclass(frozen=True)
 class _Target:
     playlist_id: str
     created: bool
@@ -121,7 +129,9 @@ class PlaylistSyncService:
         self._resume = resume
         self._max_tracks = max_tracks
 
-    async def sync(self, *, source: dict[str, Any], playlist_id: str | None, name: str | None) -> SyncSummary:
+    async def sync(
+        self, *, source: dict[str, Any], playlist_id: str | None, name: str | None, public: bool = False
+    ) -> SyncSummary:
         parsed = PlaylistSource.of(source)
         summary = SyncSummary()
         account = await self._accounts.status()
@@ -145,7 +155,8 @@ class PlaylistSyncService:
         stop = await quota_in_force(self._quota)
         if stop is None:
             try:
-                target = await self._target(parsed, user_id, playlist_id, name or tracks.title, last)
+                new = _NewPlaylist(name=name or tracks.title, public=public)
+                target = await self._target(parsed, user_id, playlist_id, new, last)
                 summary.playlist_id, summary.playlist_created = target.playlist_id, target.created
                 await self._mirror(parsed, user_id, target, wanted, summary)
             except SpotifyQuotaExceeded as error:
@@ -161,7 +172,7 @@ class PlaylistSyncService:
         source: PlaylistSource,
         user_id: str,
         playlist_id: str | None,
-        name: str,
+        new: _NewPlaylist,
         last: tuple[str, str | None, list[str]] | None,
     ) -> _Target:
         """The playlist to write: the one given, else the one this source went to last, else a new one."""
@@ -189,7 +200,7 @@ class PlaylistSyncService:
                 known = last[2] if untouched and last is not None else None
                 return _Target(chosen, created=False, snapshot_id=snapshot, known_uris=known)
         created = await self._client.create_playlist(
-            name[:100], public=False, description=f"Mirrored by Cratedigger [{source.key}]"
+            new.name[:100], public=new.public, description=f"Mirrored by Cratedigger [{source.key}]"
         )
         new_id = str(created["id"])
         await self._remember(source, user_id, new_id, snapshot_id=None, uris=[])  # a retry reuses it

@@ -20,6 +20,7 @@ async def sync_spotify_playlist_task(
     source: dict[str, Any],
     playlist_id: str | None = None,
     name: str | None = None,
+    public: bool = False,
     resources: Resources = ResourcesParam,
     runtime: Runtime = RuntimeParam,
     context: Context = ContextParam,
@@ -36,6 +37,7 @@ async def sync_spotify_playlist_task(
             source=source,
             playlist_id=playlist_id,
             name=name,
+            public=public,
         )
 
     accounts = resources.spotify_accounts()
@@ -50,7 +52,7 @@ async def sync_spotify_playlist_task(
             quota=resources.spotify_quota,
             resume=resume,
         )
-        summary = await service.sync(source=source, playlist_id=playlist_id, name=name)
+        summary = await service.sync(source=source, playlist_id=playlist_id, name=name, public=public)
     finally:
         client.close()
     return summary.as_dict()

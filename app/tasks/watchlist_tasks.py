@@ -80,6 +80,7 @@ async def start_watchlist_sync(
         "source": {"watchlist_id": watchlist_id},
         "playlist_id": sync.get("playlist_id"),
         "name": sync.get("name"),
+        **({"public": True} if sync.get("public") else {}),
     }
     steps = [ChainStep(task_name=SYNC_TASK, arguments=arguments)]
     if not resources.settings.missing_spotify_settings():

@@ -80,9 +80,12 @@ async def sync_chart(
     database: SessionDep,
 ) -> Response:
     """Mirror the chart's latest snapshot into a playlist; the task's page follows it."""
-    name = (await form_fields(request)).get("name", "").strip() or None
+    fields = await form_fields(request)
+    name = fields.get("name", "").strip() or None
     try:
-        body = PlaylistSyncRequest.model_validate({"source": {"chart_key": chart_key}, "name": name})
+        body = PlaylistSyncRequest.model_validate(
+            {"source": {"chart_key": chart_key}, "name": name, "public": fields.get("public") == "on"}
+        )
         accepted = await sync_playlist(body, request, Response(), resources, runtime)
     except (HTTPException, ValidationError) as error:
         return await render_chart(request, chart_key, database, sync_problem=refusal(error))

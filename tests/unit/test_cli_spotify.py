@@ -66,13 +66,16 @@ def test_sync_of_a_chart_waits_and_summarizes(fake_api: FakeHTTPServer) -> None:
         FakeResponse(body=f"event: status\ndata: {json.dumps(done)}\n\n".encode(),
                      headers={"Content-Type": "text/event-stream"}),
     )  # fmt: skip
-    result = run("playlists", "sync", "--chart", "genre-top-100-11", "--name", "Tech House", "--wait")
+    result = run(
+        "playlists", "sync", "--chart", "genre-top-100-11", "--name", "Tech House", "--public", "--wait"
+    )
     assert result.exit_code == 0, result.output
     (sent,) = fake_api.requests_to("/playlists/sync", "POST")
     assert sent.json() == {
         "source": {"chart_key": "genre-top-100-11"},
         "playlist_id": None,
         "name": "Tech House",
+        "public": True,
     }
     assert "playlist pl1: 18 added, 36 removed, 36 kept; 6 track(s) without a Spotify match" in result.stdout
 

@@ -58,11 +58,13 @@ async def test_connect_then_mirror_a_chart_from_the_pages(
     after = await dashboard.get("/ui/spotify")
     assert "<b>Test DJ</b> (Spotify user testdj)" in after.text and "Forget the account" in after.text
 
-    started = await post_form(dashboard, f"/ui/charts/{CHART}", f"/ui/charts/{CHART}/sync", name="Tech House")
+    started = await post_form(
+        dashboard, f"/ui/charts/{CHART}", f"/ui/charts/{CHART}/sync", name="Tech House", public="on"
+    )
     assert started.status_code == 303 and started.headers["location"].startswith("/ui/tasks/")
     await wait_for_success(dashboard, started.headers["location"])
     (playlist,) = spotify.playlists.owned_by("testdj")
-    assert playlist.name == "Tech House" and playlist.uris == [uri(4), uri(1)]
+    assert playlist.name == "Tech House" and playlist.uris == [uri(4), uri(1)] and playlist.public
 
     forgotten = await post_form(dashboard, "/ui/spotify", "/ui/spotify/disconnect")
     assert forgotten.status_code == 303

@@ -327,6 +327,26 @@ async def test_post_playlists_sync_is_a_task_with_counts_and_refuses_what_it_can
         assert needle in refused.text, (body, refused.text)
 
 
+async def test_a_new_playlist_is_private_unless_asked_public(
+    embedded_app: FastAPI, client: httpx.AsyncClient, connected: str, spotify: FakeSpotifyAccount
+) -> None:
+    await seed_chart(embedded_app, [4, 1], week=0)
+    made = {}
+    for body in (
+        {"source": {"chart_key": CHART}, "name": "Private"},
+        {"source": {"tracks": {"genre": "tech-house"}}, "name": "Shared", "public": True},
+    ):
+        accepted = await client.post("/playlists/sync", json=body)
+        assert accepted.status_code == 202, accepted.text
+        done = await wait_finished(client, accepted.json()["task_id"])
+        assert done["state"] == "success", done
+        made[body["name"]] = done["result"]["playlist_id"]
+    public_of = {p.id: p.public for p in spotify.playlists.owned_by(connected)}
+    assert (public_of[made["Private"]], public_of[made["Shared"]]) == (False, True)
+    refused = await client.post("/playlists/sync", json={"source": {"chart_key": CHART}, "public": "yes"})
+    assert refused.status_code == 422 and "public" in refused.text
+
+
 async def test_a_watchlist_is_mirrored_newest_first(
     embedded_app: FastAPI, connected: str, spotify: FakeSpotifyAccount
 ) -> None:

@@ -36,7 +36,7 @@ async def test_a_run_with_new_tracks_mirrors_the_watchlist(
     )
     assert made.status_code == 201, made.text
     watchlist = made.json()
-    assert watchlist["sync"] == {"playlist_id": None, "name": "Tech house, new"}
+    assert watchlist["sync"] == {"playlist_id": None, "name": "Tech house, new", "public": False}
     bad = await client.post(
         "/watchlists",
         json={"name": "x", "targets": [GENRE_TOP100_PATH], "cron": "0 7 * * *", "sync": {"playlist_id": "x"}},
